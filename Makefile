@@ -1,0 +1,51 @@
+# webserv build. `make` = release binary ./webserv; `make asan` = ./webserv-asan.
+CC      ?= gcc
+CSTD    := -std=c17 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+ASANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRCS    := $(wildcard src/*.c)
+LIBSRCS := $(filter-out src/main.c,$(SRCS))
+UNITSRCS := $(wildcard tests/unit/*.c)
+HDRS    := $(wildcard src/*.h)
+PYTEST  := /usr/bin/python3 -m pytest
+
+.PHONY: all asan run test unit integration deps clean
+
+all: webserv
+
+# The embedded default configuration resolves relative paths against the
+# source tree's conf/ folder (see src/default_conf.c).
+DEFS := -DWEBSERV_CONF_DIR='"$(CURDIR)/conf"'
+
+webserv: $(SRCS) $(HDRS) conf/default.conf
+	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -o $@ $(SRCS)
+
+webserv-asan: $(SRCS) $(HDRS) conf/default.conf
+	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -o $@ $(SRCS)
+
+asan: webserv-asan
+
+tests/unit/run: $(LIBSRCS) $(UNITSRCS) $(HDRS) $(wildcard tests/unit/*.h)
+	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -Isrc -o $@ $(LIBSRCS) $(UNITSRCS)
+
+run: webserv
+	./webserv
+
+unit: tests/unit/run
+	./tests/unit/run
+
+deps:
+	@./tests/install-deps.sh
+
+# Unit tests (sanitized), then the integration suite against the release
+# build and again against the sanitizer build.
+test: deps webserv webserv-asan tests/unit/run
+	./tests/unit/run
+	$(PYTEST) -q tests
+	WEBSERV_BIN=./webserv-asan $(PYTEST) -q tests
+
+clean:
+	rm -f webserv webserv-asan tests/unit/run
+	rm -rf tests/__pycache__ .pytest_cache

@@ -1,0 +1,852 @@
+/* Configuration: tokenizer, directive table, server/location tree.
+ *
+ * Like nginx, the language is a stream of words ended by ';' or opening
+ * a '{' block. Each directive is looked up in one table that says where
+ * it may appear, how many arguments it takes and how to store them. All
+ * memory of a configuration lives in one arena freed by conf_free. */
+#include "conf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "http_parse.h"
+
+/* ---- arena ---- */
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    max_align_t data[];
+} arena_block_t;
+
+struct conf_arena {
+    arena_block_t *head;
+};
+
+static void *arena_alloc(struct conf_arena *a, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    arena_block_t *b = a->head;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 16384 ? n : 16384;
+        b = xmalloc(sizeof(*b) + cap);
+        b->next = a->head;
+        b->used = 0;
+        b->cap = cap;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+static char *arena_strndup(struct conf_arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* Append one zeroed element to an arena array, doubling its room at powers of two. */
+static void *arena_push(struct conf_arena *a, void **arr, size_t *n, size_t size)
+{
+    if ((*n & (*n - 1)) == 0) {  /* 0, 1, 2, 4 ...: full */
+        void *p = arena_alloc(a, size * (*n ? *n * 2 : 1));
+        if (*n)
+            memcpy(p, *arr, size * *n);
+        *arr = p;
+    }
+    void *e = (char *)*arr + size * (*n)++;
+    memset(e, 0, size);
+    return e;
+}
+
+/* ---- tokenizer ---- */
+
+enum { T_WORD, T_SEMI, T_OPEN, T_CLOSE, T_EOF, T_ERROR };
+
+typedef struct {
+    const char *p, *end;
+    int line;
+    int last_line;       /* line of the last non-blank text: where EOF is reported */
+    char *word;          /* of the last T_WORD, in the arena */
+    struct conf_arena *arena;
+} lexer_t;
+
+static int lex(lexer_t *lx)
+{
+    for (;;) {
+        while (lx->p < lx->end && isspace((unsigned char)*lx->p)) {
+            if (*lx->p == '\n')
+                lx->line++;
+            lx->p++;
+        }
+        if (lx->p < lx->end && *lx->p == '#') {
+            while (lx->p < lx->end && *lx->p != '\n')
+                lx->p++;
+            continue;
+        }
+        break;
+    }
+    if (lx->p >= lx->end)
+        return T_EOF;
+    lx->last_line = lx->line;
+    char c = *lx->p;
+    if (c == ';' || c == '{' || c == '}') {
+        lx->p++;
+        return c == ';' ? T_SEMI : c == '{' ? T_OPEN : T_CLOSE;
+    }
+    buf_t w;
+    buf_init(&w, 1 << 20);
+    if (c == '"' || c == '\'') {
+        lx->p++;
+        while (lx->p < lx->end && *lx->p != c) {
+            if (*lx->p == '\\' && lx->p + 1 < lx->end) {
+                lx->p++;
+                char e = *lx->p == 'n' ? '\n' : *lx->p == 't' ? '\t' : *lx->p;
+                buf_append(&w, &e, 1);
+            } else {
+                if (*lx->p == '\n')
+                    lx->line++;
+                buf_append(&w, lx->p, 1);
+            }
+            lx->p++;
+        }
+        if (lx->p >= lx->end) {
+            buf_free(&w);
+            return T_ERROR;
+        }
+        lx->p++;
+    } else {
+        while (lx->p < lx->end && !isspace((unsigned char)*lx->p) && *lx->p != ';' && *lx->p != '{' &&
+               *lx->p != '}') {
+            if (*lx->p == '\\' && lx->p + 1 < lx->end)
+                lx->p++;
+            buf_append(&w, lx->p, 1);
+            lx->p++;
+        }
+    }
+    lx->word = arena_strndup(lx->arena, buf_head(&w), buf_len(&w));
+    buf_free(&w);
+    return T_WORD;
+}
+
+/* ---- parser state ---- */
+
+enum { CTX_MAIN = 1, CTX_SERVER = 2, CTX_LOCATION = 4 };
+#define CTX_ANY (CTX_MAIN | CTX_SERVER | CTX_LOCATION)
+
+typedef struct {
+    conf_t *conf;
+    struct conf_arena *arena;
+    lexer_t lx;
+    char *err;
+    size_t errlen;
+    int line;             /* of the directive being handled */
+    conf_server_t *srv;   /* current server block, if any */
+    conf_location_t *loc; /* current location block, if any */
+} parser_t;
+
+static int perr(parser_t *ps, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int perr(parser_t *ps, int line, const char *fmt, ...)
+{
+    int n = snprintf(ps->err, ps->errlen, "%s:%d: ", ps->conf->path, line);
+    if (n < 0 || (size_t)n >= ps->errlen)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+typedef int (*setter_fn)(parser_t *ps, conf_scope_t *s, char **args, int nargs);
+
+typedef struct {
+    const char *name;
+    int contexts;
+    int min_args, max_args;  /* max -1 = unlimited */
+    int block;               /* takes a { } block */
+    setter_fn set;
+} directive_t;
+
+/* ---- value parsers ---- */
+
+static int64_t parse_scaled(const char *s, const char *const *units, const int64_t *scale, int64_t bare)
+{
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    int64_t v = 0;
+    const char *p = s;
+    while (isdigit((unsigned char)*p)) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (*p++ - '0');
+    }
+    int64_t mul = bare;
+    if (*p) {
+        mul = 0;
+        for (int i = 0; units[i]; i++)
+            if (strcasecmp(p, units[i]) == 0)
+                mul = scale[i];
+        if (!mul)
+            return -1;
+    }
+    if (v > INT64_MAX / mul)
+        return -1;
+    return v * mul;
+}
+
+int64_t conf_parse_size(const char *s)
+{
+    static const char *const units[] = {"k", "m", "g", NULL};
+    static const int64_t scale[] = {1024, 1024 * 1024, 1024 * 1024 * 1024};
+    return parse_scaled(s, units, scale, 1);
+}
+
+int64_t conf_parse_time(const char *s)
+{
+    static const char *const units[] = {"ms", "s", "m", "h", "d", NULL};
+    static const int64_t scale[] = {1, 1000, 60000, 3600000, 86400000};
+    return parse_scaled(s, units, scale, 1000);
+}
+
+static char *resolve_path(parser_t *ps, const char *p)
+{
+    if (p[0] == '/')
+        return arena_strndup(ps->arena, p, strlen(p));
+    size_t n = strlen(ps->conf->dir) + strlen(p) + 2;
+    char *r = arena_alloc(ps->arena, n);
+    snprintf(r, n, "%s/%s", ps->conf->dir, p);
+    return r;
+}
+
+static int check_dir(parser_t *ps, const char *what, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return perr(ps, ps->line, "%s \"%s\": %s", what, path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return perr(ps, ps->line, "%s \"%s\" is not a directory", what, path);
+    return 0;
+}
+
+/* A log file must be creatable: its folder exists and is writable. */
+static int check_log_file(parser_t *ps, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return perr(ps, ps->line, "cannot open log file \"%s\": %s", path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+#define DUPLICATE_CHECK(cond, name) \
+    if (cond)                       \
+    return perr(ps, ps->line, "\"%s\" directive is duplicate", name)
+
+/* ---- setters ---- */
+
+static int set_root(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->root, "root");
+    s->root = resolve_path(ps, a[0]);
+    size_t l = strlen(s->root);
+    while (l > 1 && s->root[l - 1] == '/')  /* root + "/uri": no double slash */
+        s->root[--l] = '\0';
+    return check_dir(ps, "root", s->root);
+}
+
+static int set_index(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!a[i][0] || strchr(a[i], '/'))
+            return perr(ps, ps->line, "invalid index \"%s\"", a[i]);
+        char **slot = arena_push(ps->arena, (void **)&s->index, &s->nindex, sizeof(char *));
+        *slot = a[i];
+    }
+    return 0;
+}
+
+static int set_autoindex(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->autoindex != CONF_UNSET, "autoindex");
+    if (strcmp(a[0], "on") == 0)
+        s->autoindex = 1;
+    else if (strcmp(a[0], "off") == 0)
+        s->autoindex = 0;
+    else
+        return perr(ps, ps->line, "invalid value \"%s\" in \"autoindex\", it must be \"on\" or \"off\"", a[0]);
+    return 0;
+}
+
+static int set_body_size(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->client_max_body_size != CONF_UNSET, "client_max_body_size");
+    s->client_max_body_size = conf_parse_size(a[0]);
+    if (s->client_max_body_size < 0)
+        return perr(ps, ps->line, "invalid size \"%s\" in \"client_max_body_size\"", a[0]);
+    return 0;
+}
+
+static int set_error_page(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    const char *uri = a[n - 1];
+    if (uri[0] != '/' && strncmp(uri, "http://", 7) != 0 && strncmp(uri, "https://", 8) != 0)
+        return perr(ps, ps->line, "invalid error_page URI \"%s\"", uri);
+    for (int i = 0; i < n - 1; i++) {
+        char *end;
+        long code = strtol(a[i], &end, 10);
+        if (*end || end == a[i] || code < 300 || code > 599)
+            return perr(ps, ps->line, "invalid status code \"%s\" in \"error_page\"", a[i]);
+        conf_error_page_t *ep = arena_push(ps->arena, (void **)&s->error_pages, &s->nerror_pages, sizeof(*ep));
+        ep->code = (int)code;
+        ep->uri = a[n - 1];
+    }
+    s->error_pages_set = true;
+    return 0;
+}
+
+static int set_access_log(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->access_log_set, "access_log");
+    s->access_log_set = true;
+    if (strcmp(a[0], "off") == 0)
+        return 0;
+    s->access_log = strcmp(a[0], "stderr") == 0 ? a[0] : resolve_path(ps, a[0]);
+    return strcmp(a[0], "stderr") == 0 ? 0 : check_log_file(ps, s->access_log);
+}
+
+static int set_timeout(parser_t *ps, int64_t *slot, const char *name, const char *v)
+{
+    DUPLICATE_CHECK(*slot != CONF_UNSET, name);
+    *slot = conf_parse_time(v);
+    if (*slot < 0)
+        return perr(ps, ps->line, "invalid time \"%s\" in \"%s\"", v, name);
+    return 0;
+}
+
+static int set_keepalive(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_timeout(ps, &s->keepalive_timeout, "keepalive_timeout", a[0]);
+}
+static int set_header_timeout(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_timeout(ps, &s->client_header_timeout, "client_header_timeout", a[0]);
+}
+static int set_body_timeout(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_timeout(ps, &s->client_body_timeout, "client_body_timeout", a[0]);
+}
+static int set_send_timeout(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_timeout(ps, &s->send_timeout, "send_timeout", a[0]);
+}
+static int set_cgi_timeout(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_timeout(ps, &s->cgi_timeout, "cgi_timeout", a[0]);
+}
+
+static int set_methods(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->methods, "allow_methods");
+    for (int i = 0; i < n; i++) {
+        int m = http_method_from((str_t){a[i], strlen(a[i])});
+        if (m == HTTP_METHOD_UNKNOWN)
+            return perr(ps, ps->line, "unknown method \"%s\" in \"allow_methods\"", a[i]);
+        s->methods |= (unsigned)m;
+    }
+    return 0;
+}
+
+static int set_return(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->return_code != CONF_UNSET, "return");
+    if (n == 1 && (strncmp(a[0], "http://", 7) == 0 || strncmp(a[0], "https://", 8) == 0)) {
+        s->return_code = 302;
+        s->return_text = a[0];
+        return 0;
+    }
+    char *end;
+    long code = strtol(a[0], &end, 10);
+    if (*end || end == a[0] || code < 100 || code > 999)
+        return perr(ps, ps->line, "invalid return code \"%s\"", a[0]);
+    s->return_code = (int)code;
+    s->return_text = n > 1 ? a[1] : NULL;
+    return 0;
+}
+
+static int set_upload_store(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->upload_store, "upload_store");
+    s->upload_store = resolve_path(ps, a[0]);
+    return check_dir(ps, "upload_store", s->upload_store);
+}
+
+static int set_cgi(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    if (a[0][0] != '.' || !a[0][1] || strchr(a[0], '/'))
+        return perr(ps, ps->line, "invalid cgi extension \"%s\", it must look like \".py\"", a[0]);
+    char *interp = resolve_path(ps, a[1]);
+    if (access(interp, X_OK) != 0)
+        return perr(ps, ps->line, "cgi interpreter \"%s\": %s", interp, strerror(errno));
+    conf_cgi_t *c = arena_push(ps->arena, (void **)&s->cgis, &s->ncgis, sizeof(*c));
+    c->ext = a[0];
+    c->interpreter = interp;
+    return 0;
+}
+
+static int set_error_log(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(ps->conf->error_log, "error_log");
+    if (strcmp(a[0], "stderr") == 0) {
+        ps->conf->error_log = a[0];
+        return 0;
+    }
+    ps->conf->error_log = resolve_path(ps, a[0]);
+    return check_log_file(ps, ps->conf->error_log);
+}
+
+static int set_workers(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(ps->conf->worker_processes, "worker_processes");
+    if (strcmp(a[0], "auto") == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ps->conf->worker_processes = cpus > 0 ? (int)cpus : 1;
+        return 0;
+    }
+    char *end;
+    long v = strtol(a[0], &end, 10);
+    if (*end || end == a[0] || v < 1 || v > 256)
+        return perr(ps, ps->line, "invalid value \"%s\" in \"worker_processes\"", a[0]);
+    ps->conf->worker_processes = (int)v;
+    return 0;
+}
+
+static int parse_listen_addr(parser_t *ps, const char *arg, conf_listen_t *l)
+{
+    char host[256] = "0.0.0.0";
+    const char *port;
+    const char *colon = strrchr(arg, ':');
+    if (arg[0] == '[') {
+        const char *rb = strchr(arg, ']');
+        if (!rb || rb[1] != ':' || (size_t)(rb - arg - 1) >= sizeof(host))
+            return perr(ps, ps->line, "invalid listen address \"%s\"", arg);
+        memcpy(host, arg + 1, (size_t)(rb - arg - 1));
+        host[rb - arg - 1] = '\0';
+        port = rb + 2;
+    } else if (colon) {
+        if ((size_t)(colon - arg) >= sizeof(host) || colon == arg)
+            return perr(ps, ps->line, "invalid listen address \"%s\"", arg);
+        memcpy(host, arg, (size_t)(colon - arg));
+        host[colon - arg] = '\0';
+        if (strcmp(host, "*") == 0)
+            strcpy(host, "0.0.0.0");
+        port = colon + 1;
+    } else {
+        port = arg;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 1 || p > 65535)
+        return perr(ps, ps->line, "invalid port in \"%s\" of the \"listen\" directive", arg);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+        return perr(ps, ps->line, "host not found in \"%s\" of the \"listen\" directive", arg);
+    memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
+    l->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    l->port = (int)p;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (l->addr.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&l->addr)->sin6_addr, ip, sizeof(ip));
+        snprintf(l->text, sizeof(l->text), "[%s]:%d", ip, l->port);
+    } else {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&l->addr)->sin_addr, ip, sizeof(ip));
+        snprintf(l->text, sizeof(l->text), "%s:%d", ip, l->port);
+    }
+    return 0;
+}
+
+static int set_listen(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_listen_t l;
+    memset(&l, 0, sizeof(l));
+    if (parse_listen_addr(ps, a[0], &l) != 0)
+        return -1;
+    for (size_t i = 0; i < ps->srv->nlistens; i++)
+        if (strcmp(ps->srv->listens[i].text, l.text) == 0)
+            return perr(ps, ps->line, "duplicate listen %s", l.text);
+    conf_listen_t *slot = arena_push(ps->arena, (void **)&ps->srv->listens, &ps->srv->nlistens, sizeof(l));
+    *slot = l;
+    return 0;
+}
+
+static int set_server_name(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (char *c = a[i]; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        char **slot = arena_push(ps->arena, (void **)&ps->srv->names, &ps->srv->nnames, sizeof(char *));
+        *slot = a[i];
+    }
+    return 0;
+}
+
+static void scope_init(conf_scope_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->autoindex = CONF_UNSET;
+    s->client_max_body_size = CONF_UNSET;
+    s->keepalive_timeout = s->client_header_timeout = CONF_UNSET;
+    s->client_body_timeout = s->send_timeout = s->cgi_timeout = CONF_UNSET;
+    s->return_code = CONF_UNSET;
+    s->access_log_fd = -1;
+}
+
+static int parse_block(parser_t *ps, int ctx);
+
+static int set_server(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_t *c = ps->conf;
+    conf_server_t *srv = arena_push(ps->arena, (void **)&c->servers, &c->nservers, sizeof(*srv));
+    (void)srv;
+    /* arena_push may move the array: refer to the server by index */
+    size_t idx = c->nservers - 1;
+    c->servers[idx].line = ps->line;
+    scope_init(&c->servers[idx].s);
+    ps->srv = &c->servers[idx];
+    int rc = parse_block(ps, CTX_SERVER);
+    ps->srv = NULL;
+    return rc;
+}
+
+static int set_location(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    bool exact = false;
+    const char *prefix = a[0];
+    if (n == 2) {
+        if (strcmp(a[0], "=") != 0)
+            return perr(ps, ps->line, "invalid location modifier \"%s\"", a[0]);
+        exact = true;
+        prefix = a[1];
+    }
+    if (prefix[0] != '/')
+        return perr(ps, ps->line, "invalid location \"%s\", it must start with \"/\"", prefix);
+    conf_server_t *srv = ps->srv;
+    for (size_t i = 0; i < srv->nlocations; i++)
+        if (srv->locations[i].exact == exact && strcmp(srv->locations[i].prefix, prefix) == 0)
+            return perr(ps, ps->line, "duplicate location \"%s\"", prefix);
+    conf_location_t *loc = arena_push(ps->arena, (void **)&srv->locations, &srv->nlocations, sizeof(*loc));
+    loc->prefix = (char *)prefix;
+    loc->prefix_len = strlen(prefix);
+    loc->exact = exact;
+    loc->line = ps->line;
+    scope_init(&loc->s);
+    ps->loc = loc;
+    int rc = parse_block(ps, CTX_LOCATION);
+    ps->loc = NULL;
+    return rc;
+}
+
+static const directive_t DIRECTIVES[] = {
+    {"error_log", CTX_MAIN, 1, 1, 0, set_error_log},
+    {"worker_processes", CTX_MAIN, 1, 1, 0, set_workers},
+    {"server", CTX_MAIN, 0, 0, 1, set_server},
+    {"listen", CTX_SERVER, 1, 1, 0, set_listen},
+    {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
+    {"location", CTX_SERVER, 1, 2, 1, set_location},
+    {"root", CTX_ANY, 1, 1, 0, set_root},
+    {"index", CTX_ANY, 1, -1, 0, set_index},
+    {"autoindex", CTX_ANY, 1, 1, 0, set_autoindex},
+    {"client_max_body_size", CTX_ANY, 1, 1, 0, set_body_size},
+    {"error_page", CTX_ANY, 2, -1, 0, set_error_page},
+    {"access_log", CTX_ANY, 1, 1, 0, set_access_log},
+    {"keepalive_timeout", CTX_ANY, 1, 1, 0, set_keepalive},
+    {"client_header_timeout", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_header_timeout},
+    {"client_body_timeout", CTX_ANY, 1, 1, 0, set_body_timeout},
+    {"send_timeout", CTX_ANY, 1, 1, 0, set_send_timeout},
+    {"allow_methods", CTX_ANY, 1, -1, 0, set_methods},
+    {"return", CTX_SERVER | CTX_LOCATION, 1, 2, 0, set_return},
+    {"upload_store", CTX_ANY, 1, 1, 0, set_upload_store},
+    {"cgi", CTX_ANY, 2, 2, 0, set_cgi},
+    {"cgi_timeout", CTX_ANY, 1, 1, 0, set_cgi_timeout},
+};
+
+static const directive_t *find_directive(const char *name)
+{
+    for (size_t i = 0; i < sizeof(DIRECTIVES) / sizeof(DIRECTIVES[0]); i++)
+        if (strcmp(DIRECTIVES[i].name, name) == 0)
+            return &DIRECTIVES[i];
+    return NULL;
+}
+
+#define MAX_ARGS 64
+
+static int run_directive(parser_t *ps, int ctx, char **words, int nwords, int line, int block)
+{
+    ps->line = line;
+    const directive_t *d = find_directive(words[0]);
+    if (!d)
+        return perr(ps, line, "unknown directive \"%s\"", words[0]);
+    if (!(d->contexts & ctx))
+        return perr(ps, line, "\"%s\" directive is not allowed here", words[0]);
+    int nargs = nwords - 1;
+    if (nargs < d->min_args || (d->max_args >= 0 && nargs > d->max_args))
+        return perr(ps, line, "invalid number of arguments in \"%s\" directive", words[0]);
+    if (d->block && !block)
+        return perr(ps, line, "directive \"%s\" has no opening \"{\"", words[0]);
+    if (!d->block && block)
+        return perr(ps, line, "directive \"%s\" is not terminated by \";\"", words[0]);
+    conf_scope_t *s = ps->loc ? &ps->loc->s : ps->srv ? &ps->srv->s : &ps->conf->s;
+    return d->set(ps, s, words + 1, nargs);
+}
+
+static int parse_block(parser_t *ps, int ctx)
+{
+    char *words[MAX_ARGS];
+    int nwords = 0, line = 0;
+    for (;;) {
+        int t = lex(&ps->lx);
+        switch (t) {
+        case T_ERROR:
+            return perr(ps, ps->lx.line, "unterminated quoted string");
+        case T_WORD:
+            if (nwords == 0)
+                line = ps->lx.line;
+            if (nwords == MAX_ARGS)
+                return perr(ps, ps->lx.line, "too many arguments");
+            words[nwords++] = ps->lx.word;
+            break;
+        case T_SEMI:
+        case T_OPEN:
+            if (nwords == 0)
+                return perr(ps, ps->lx.line, "unexpected \"%c\"", t == T_SEMI ? ';' : '{');
+            if (run_directive(ps, ctx, words, nwords, line, t == T_OPEN) != 0)
+                return -1;
+            nwords = 0;
+            break;
+        case T_CLOSE:
+            if (nwords)
+                return perr(ps, ps->lx.line, "unexpected \"}\", expecting \";\"");
+            if (ctx == CTX_MAIN)
+                return perr(ps, ps->lx.line, "unexpected \"}\"");
+            return 0;
+        case T_EOF:
+            if (nwords)
+                return perr(ps, ps->lx.last_line, "unexpected end of file, expecting \";\" or \"}\"");
+            if (ctx != CTX_MAIN)
+                return perr(ps, ps->lx.last_line, "unexpected end of file, expecting \"}\"");
+            return 0;
+        }
+    }
+}
+
+/* ---- inheritance ---- */
+
+static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
+{
+#define INHERIT(field, unset) \
+    if (c->field == (unset))  \
+        c->field = p->field;
+    INHERIT(root, NULL);
+    INHERIT(autoindex, CONF_UNSET);
+    INHERIT(client_max_body_size, CONF_UNSET);
+    INHERIT(keepalive_timeout, CONF_UNSET);
+    INHERIT(client_header_timeout, CONF_UNSET);
+    INHERIT(client_body_timeout, CONF_UNSET);
+    INHERIT(send_timeout, CONF_UNSET);
+    INHERIT(cgi_timeout, CONF_UNSET);
+    INHERIT(methods, 0u);
+    INHERIT(upload_store, NULL);
+#undef INHERIT
+    if (c->return_code == CONF_UNSET) {
+        c->return_code = p->return_code;
+        c->return_text = p->return_text;
+    }
+    if (!c->nindex) {
+        c->index = p->index;
+        c->nindex = p->nindex;
+    }
+    if (!c->error_pages_set) {
+        c->error_pages = p->error_pages;
+        c->nerror_pages = p->nerror_pages;
+        c->error_pages_set = p->error_pages_set;
+    }
+    if (!c->access_log_set) {
+        c->access_log = p->access_log;
+        c->access_log_set = p->access_log_set;
+    }
+    if (!c->ncgis) {
+        c->cgis = p->cgis;
+        c->ncgis = p->ncgis;
+    }
+}
+
+static void set_defaults(parser_t *ps, conf_scope_t *s)
+{
+    static char *default_index[] = {"index.html"};
+    conf_scope_t d;
+    scope_init(&d);
+    d.root = resolve_path(ps, "html");
+    d.index = default_index;
+    d.nindex = 1;
+    d.autoindex = 0;
+    d.client_max_body_size = 1024 * 1024;
+    d.keepalive_timeout = 65000;
+    d.client_header_timeout = 60000;
+    d.client_body_timeout = 60000;
+    d.send_timeout = 60000;
+    d.cgi_timeout = 30000;
+    d.methods = HTTP_GET | HTTP_HEAD | HTTP_POST | HTTP_DELETE;
+    merge_scope(s, &d);
+}
+
+static void merge_tree(parser_t *ps)
+{
+    conf_t *c = ps->conf;
+    set_defaults(ps, &c->s);
+    if (!c->worker_processes)
+        c->worker_processes = 1;
+    for (size_t i = 0; i < c->nservers; i++) {
+        conf_server_t *srv = &c->servers[i];
+        merge_scope(&srv->s, &c->s);
+        for (size_t j = 0; j < srv->nlocations; j++)
+            merge_scope(&srv->locations[j].s, &srv->s);
+        if (!srv->nlistens) {  /* nginx's default: *:80 */
+            ps->line = srv->line;
+            conf_listen_t *l = arena_push(ps->arena, (void **)&srv->listens, &srv->nlistens, sizeof(*l));
+            parse_listen_addr(ps, "80", l);
+        }
+    }
+}
+
+conf_t *conf_parse(const char *text, size_t len, const char *path, const char *dir, char *err, size_t errlen)
+{
+    struct conf_arena *arena = xcalloc(1, sizeof(*arena));
+    conf_t *c = arena_alloc(arena, sizeof(*c));
+    c->arena = arena;
+    c->path = arena_strndup(arena, path, strlen(path));
+    c->dir = arena_strndup(arena, dir, strlen(dir));
+    scope_init(&c->s);
+    parser_t ps = {.conf = c, .arena = arena, .err = err, .errlen = errlen};
+    ps.lx = (lexer_t){.p = text, .end = text + len, .line = 1, .last_line = 1, .arena = arena};
+    if (parse_block(&ps, CTX_MAIN) != 0) {
+        conf_free(c);
+        return NULL;
+    }
+    if (c->nservers == 0) {
+        perr(&ps, ps.lx.last_line, "no \"server\" block");
+        conf_free(c);
+        return NULL;
+    }
+    merge_tree(&ps);
+    return c;
+}
+
+conf_t *conf_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    buf_t b;
+    buf_init(&b, 16 * 1024 * 1024);
+    char tmp[8192];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
+        if (buf_append(&b, tmp, n) != 0) {
+            snprintf(err, errlen, "%s: file too large", path);
+            fclose(f);
+            buf_free(&b);
+            return NULL;
+        }
+    }
+    fclose(f);
+    char *abs = realpath(path, NULL);
+    char *dir = xstrdup(abs ? abs : path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        strcpy(dir, ".");
+    conf_t *c = conf_parse(buf_head(&b) ? buf_head(&b) : "", buf_len(&b), path, dir, err, errlen);
+    free(abs);
+    free(dir);
+    buf_free(&b);
+    return c;
+}
+
+void conf_free(conf_t *c)
+{
+    if (!c)
+        return;
+    struct conf_arena *a = c->arena;
+    arena_block_t *b = a->head;
+    while (b) {
+        arena_block_t *next = b->next;
+        free(b);
+        b = next;
+    }
+    free(a);
+}
+
+/* ---- lookups ---- */
+
+const conf_location_t *conf_find_location(const conf_server_t *srv, const char *path, size_t len)
+{
+    const conf_location_t *best = NULL;
+    for (size_t i = 0; i < srv->nlocations; i++) {
+        const conf_location_t *l = &srv->locations[i];
+        if (l->exact) {
+            if (l->prefix_len == len && memcmp(l->prefix, path, len) == 0)
+                return l;
+        } else if (l->prefix_len <= len && memcmp(l->prefix, path, l->prefix_len) == 0 &&
+                   (!best || l->prefix_len > best->prefix_len)) {
+            best = l;
+        }
+    }
+    return best;
+}
+
+static bool name_matches(const char *name, const char *host, size_t hostlen)
+{
+    size_t n = strlen(name);
+    if (n > 2 && name[0] == '*' && name[1] == '.')  /* *.example.com */
+        return hostlen > n - 1 && strncasecmp(host + hostlen - (n - 1), name + 1, n - 1) == 0;
+    if (n > 2 && name[n - 1] == '*' && name[n - 2] == '.')  /* www.example.* */
+        return hostlen > n - 1 && strncasecmp(host, name, n - 1) == 0;
+    return n == hostlen && strncasecmp(name, host, n) == 0;
+}
+
+const conf_server_t *conf_find_server(conf_server_t *const *servers, size_t n, const char *host, size_t hostlen)
+{
+    if (hostlen && host[hostlen - 1] == '.')  /* "example.com." is example.com */
+        hostlen--;
+    /* exact names first, then wildcards, as nginx does */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < servers[i]->nnames; j++) {
+                const char *name = servers[i]->names[j];
+                bool wild = strchr(name, '*') != NULL;
+                if (wild == (pass == 1) && name_matches(name, host, hostlen))
+                    return servers[i];
+            }
+    return n ? servers[0] : NULL;
+}

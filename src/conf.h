@@ -1,0 +1,107 @@
+/* Configuration: nginx-style language, directive table, server/location tree. */
+#ifndef WEBSERV_CONF_H
+#define WEBSERV_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_UNSET (-1)
+
+typedef struct {
+    int code;
+    char *uri;
+} conf_error_page_t;
+
+typedef struct {
+    char *ext;          /* ".py" */
+    char *interpreter;  /* "/usr/bin/python3" */
+} conf_cgi_t;
+
+/* Settings that main, server and location levels share. Unset values are
+ * CONF_UNSET / NULL / 0-count-with-flag and are filled from the parent
+ * when the tree is merged, so after conf_load every field is set. */
+typedef struct {
+    char *root;
+    char **index;
+    size_t nindex;
+    int autoindex;
+    int64_t client_max_body_size;  /* 0 = unlimited */
+    conf_error_page_t *error_pages;
+    size_t nerror_pages;
+    bool error_pages_set;
+    char *access_log;              /* NULL = off */
+    bool access_log_set;
+    int64_t keepalive_timeout, client_header_timeout, client_body_timeout, send_timeout;  /* ms */
+    unsigned methods;              /* HTTP_GET | ...; 0 = unset */
+    int return_code;               /* CONF_UNSET when no return */
+    char *return_text;             /* URL or text, may be NULL */
+    char *upload_store;
+    conf_cgi_t *cgis;
+    size_t ncgis;
+    int64_t cgi_timeout;           /* ms */
+    int access_log_fd;             /* opened by conf_open_logs; -1 = off */
+} conf_scope_t;
+
+typedef struct {
+    char *prefix;
+    size_t prefix_len;
+    bool exact;
+    int line;
+    conf_scope_t s;
+} conf_location_t;
+
+typedef struct {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char text[80];  /* "127.0.0.1:8080" */
+    int port;
+} conf_listen_t;
+
+typedef struct {
+    conf_listen_t *listens;
+    size_t nlistens;
+    char **names;
+    size_t nnames;
+    conf_location_t *locations;
+    size_t nlocations;
+    conf_scope_t s;  /* server level, also used when no location matches */
+    int line;
+} conf_server_t;
+
+struct conf_arena;
+
+typedef struct {
+    struct conf_arena *arena;  /* owns every allocation of this configuration */
+    char *path;        /* the file, or "(embedded)" */
+    char *dir;         /* relative paths resolve against this */
+    char *error_log;   /* NULL = stderr */
+    int worker_processes;
+    conf_scope_t s;    /* main-level defaults */
+    conf_server_t *servers;
+    size_t nservers;
+} conf_t;
+
+/* Parse `text` (named `path` in messages, relative paths against `dir`),
+ * merge inheritance and check the files and folders it names. On error:
+ * NULL and `err` holds "FILE:LINE: message". */
+conf_t *conf_parse(const char *text, size_t len, const char *path, const char *dir, char *err,
+                   size_t errlen);
+/* Read a file and conf_parse it. */
+conf_t *conf_load(const char *path, char *err, size_t errlen);
+void conf_free(conf_t *c);
+
+/* Location for a normalized path: exact match, else the longest prefix;
+ * NULL when none matches (use the server scope). */
+const conf_location_t *conf_find_location(const conf_server_t *srv, const char *path, size_t len);
+/* Server for a Host name among the servers of one listen address. */
+const conf_server_t *conf_find_server(conf_server_t *const *servers, size_t n, const char *host,
+                                      size_t hostlen);
+
+/* "10k" -> 10240; -1 on error. */
+int64_t conf_parse_size(const char *s);
+/* "30s" -> 30000 ms; bare number is seconds; -1 on error. */
+int64_t conf_parse_time(const char *s);
+
+#endif

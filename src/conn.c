@@ -1,0 +1,539 @@
+/* Connection lifecycle.
+ *
+ * One explicit state per connection, read top to bottom in conn_step:
+ *
+ *   READ_HEAD -> (READ_BODY) -> WRITE -> READ_HEAD (keep-alive)
+ *                                     -> LINGER -> CLOSED
+ *
+ * Sockets are edge-triggered: an event only records readiness
+ * (rd_ready / wr_ready); the step functions read or write until EAGAIN
+ * clears it. A connection gets a bounded turn per event so one busy
+ * client (pipelining, a fast download) cannot starve the others; the rest
+ * of its work is queued as a task for the next loop iteration. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+
+#define IN_LIMIT (HTTP_MAX_HEAD + 32 * 1024)  /* a full head and room for body bytes after it */
+#define OUT_LIMIT (8 * 1024 * 1024)           /* response bytes built in memory (autoindex) */
+#define READ_SIZE 16384
+#define TURN_BUDGET 32                        /* steps per turn before yielding */
+#define SENDFILE_MAX (1 << 20)
+#define LINGER_MS 5000                        /* lingering close: total */
+#define LINGER_READ_MS 2000                   /* lingering close: between reads */
+#define FREE_REQUESTS_MAX 1024
+
+enum { STEP_NEXT, STEP_WAIT };
+
+static conn_t *conns;
+static size_t nconns;
+static request_t *free_requests;
+static size_t nfree_requests;
+
+size_t conn_count(void) { return nconns; }
+
+static const conf_scope_t *default_scope(conn_t *c) { return &c->listener->servers[0]->s; }
+
+/* ---- requests ---- */
+
+static request_t *request_get(void)
+{
+    request_t *rq = free_requests;
+    if (rq) {
+        free_requests = rq->next_free;
+        nfree_requests--;
+    } else {
+        rq = xcalloc(1, sizeof(*rq));
+        buf_init(&rq->path, HTTP_MAX_URI + 1);
+        buf_init(&rq->fspath, 2 * HTTP_MAX_URI);
+    }
+    http_request_init(&rq->h);
+    rq->srv = NULL;
+    rq->loc = NULL;
+    rq->scope = NULL;
+    rq->status = 0;
+    rq->head_only = rq->has_body = rq->body_done = false;
+    rq->body_left = rq->body_size = rq->body_sent = 0;
+    http_chunked_init(&rq->chunk);
+    return rq;
+}
+
+static void request_put(request_t *rq)
+{
+    if (nfree_requests >= FREE_REQUESTS_MAX) {
+        buf_free(&rq->path);
+        buf_free(&rq->fspath);
+        free(rq);
+        return;
+    }
+    rq->next_free = free_requests;
+    free_requests = rq;
+    nfree_requests++;
+}
+
+/* ---- output queue ---- */
+
+void out_reset(out_t *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+    o->file_off = o->file_start = o->file_end = 0;
+    o->mem.start = o->mem.end = 0;
+    o->mem_sent = o->head_len = 0;
+}
+
+/* ---- close ---- */
+
+static void release(loop_task_t *t)
+{
+    conn_t *c = t->data;
+    if (c->rq)
+        request_put(c->rq);
+    buf_free(&c->in);
+    buf_free(&c->out.mem);
+    free(c);
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->state = CONN_CLOSED;
+    loop_timer_stop(&c->timer);
+    loop_del(&c->io);
+    close(c->io.fd);
+    out_reset(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    nconns--;
+    /* free after this batch of events: one may still name this connection */
+    loop_defer(&c->release);
+}
+
+/* ---- state changes ---- */
+
+static void set_idle(conn_t *c)
+{
+    c->state = CONN_READ_HEAD;
+    if (buf_len(&c->in) == 0) {
+        loop_timer_set(&c->timer, (uint64_t)c->idle_timeout);
+    } else {  /* a pipelined request is already here: its head deadline starts now */
+        c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;
+        loop_timer_at(&c->timer, c->head_deadline);
+    }
+}
+
+static void start_linger(conn_t *c)
+{
+    c->tp->shutdown_write(c);
+    c->state = CONN_LINGER;
+    c->linger_deadline = clock_ms() + LINGER_MS;
+    loop_timer_set(&c->timer, LINGER_READ_MS);
+}
+
+/* An error that ends the connection once the response is sent. */
+static void fail_request(conn_t *c, int status)
+{
+    if (!c->rq)
+        return;
+    c->keep_alive = false;
+    c->linger = true;
+    http_error(c, status, NULL);
+    c->state = CONN_WRITE;
+    loop_timer_set(&c->timer, (uint64_t)default_scope(c)->send_timeout);
+}
+
+static void start_write(conn_t *c)
+{
+    c->state = CONN_WRITE;
+    const conf_scope_t *s = c->rq->scope ? c->rq->scope : default_scope(c);
+    loop_timer_set(&c->timer, (uint64_t)s->send_timeout);
+}
+
+/* The response is out: log it, then keep the connection or close it. */
+static void finish_response(conn_t *c)
+{
+    request_t *rq = c->rq;
+    out_t *o = &c->out;
+    rq->body_sent = (int64_t)(buf_len(&o->mem) - o->head_len) + (o->file_end - o->file_start);
+    http_log_access(c);
+    const conf_scope_t *s = rq->scope ? rq->scope : default_scope(c);
+    c->idle_timeout = s->keepalive_timeout;
+    out_reset(o);
+    if (o->mem.cap > 64 * 1024)  /* a large listing: give the memory back */
+        buf_free(&o->mem);
+    if (rq->h.head_len)
+        buf_consume(&c->in, rq->h.head_len);
+    if (!rq->h.head_len || (rq->has_body && !rq->body_done))
+        c->linger = true;  /* bytes of this request may still be unread */
+    request_put(rq);
+    c->rq = NULL;
+    if (!c->keep_alive || c->shutting_down) {
+        if (c->linger || buf_len(&c->in))
+            start_linger(c);
+        else
+            conn_close(c);
+        return;
+    }
+    set_idle(c);
+}
+
+/* Head complete: route it, then read (and drop) the body or answer. */
+static void begin_request(conn_t *c)
+{
+    request_t *rq = c->rq;
+    c->requests++;
+    http_handle(c);
+    if (!rq->has_body || rq->status == 413) {
+        if (rq->has_body)
+            c->keep_alive = false;
+        start_write(c);
+        return;
+    }
+    if (rq->status >= 400 && rq->h.expect_continue) {
+        /* the client waits before sending its body: answer without it */
+        c->keep_alive = false;
+        start_write(c);
+        return;
+    }
+    if (!c->keep_alive) {
+        start_write(c);
+        return;
+    }
+    if (rq->h.expect_continue) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        struct iovec iov = {(void *)cont, sizeof(cont) - 1};
+        /* the previous response is fully sent, so the socket buffer has room */
+        if (c->tp->writev(c, &iov, 1, false) != (ssize_t)iov.iov_len) {
+            conn_close(c);
+            return;
+        }
+    }
+    c->state = CONN_READ_BODY;
+    const conf_scope_t *s = rq->scope ? rq->scope : default_scope(c);
+    loop_timer_set(&c->timer, (uint64_t)s->client_body_timeout);
+}
+
+/* ---- reading ---- */
+
+/* recv into the input buffer. Returns >0 bytes, 0 on EOF or error (the
+ * connection is closed), -1 when there is nothing to read now. */
+static ssize_t fill_input(conn_t *c)
+{
+    size_t room = buf_reserve(&c->in, READ_SIZE);
+    if (room == 0)
+        return -2;
+    ssize_t n = c->tp->recv(c, c->in.data + c->in.end, room);
+    if (n > 0) {
+        c->in.end += (size_t)n;
+        return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->rd_ready = false;
+        return -1;
+    }
+    if (n < 0 && errno == EINTR)
+        return -1;
+    conn_close(c);
+    return 0;
+}
+
+static int step_read_head(conn_t *c)
+{
+    if (!c->rq)
+        c->rq = request_get();
+    request_t *rq = c->rq;
+    if (buf_len(&c->in)) {
+        int rc = http_parse_head(&rq->h, buf_head(&c->in), buf_len(&c->in));
+        if (rc == HTTP_OK) {
+            begin_request(c);
+            return STEP_NEXT;
+        }
+        if (rc == HTTP_ERROR) {
+            log_msg(LOG_INFO, "client %s: bad request (%d)", c->peer, rq->h.status);
+            fail_request(c, rq->h.status);
+            return STEP_NEXT;
+        }
+    }
+    if (!c->rd_ready)
+        return STEP_WAIT;
+    bool was_empty = buf_len(&c->in) == 0;
+    ssize_t n = fill_input(c);
+    if (n == -2) {
+        fail_request(c, 431);
+        return STEP_NEXT;
+    }
+    if (n > 0 && was_empty && c->requests > 0) {  /* first byte of the next request */
+        c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;
+        loop_timer_at(&c->timer, c->head_deadline);
+    }
+    return n == -1 ? STEP_WAIT : STEP_NEXT;
+}
+
+/* Drop n body bytes that sit right after the head in the input buffer. */
+static void drop_body_bytes(conn_t *c, size_t n)
+{
+    char *body = buf_head(&c->in) + c->rq->h.head_len;
+    size_t after = buf_len(&c->in) - c->rq->h.head_len;
+    memmove(body, body + n, after - n);
+    c->in.end -= n;
+}
+
+/* Consume the body bytes buffered after the head. Returns 0, or an error status. */
+static int consume_body(conn_t *c)
+{
+    request_t *rq = c->rq;
+    size_t avail = buf_len(&c->in) - rq->h.head_len;
+    if (!rq->h.chunked) {
+        size_t take = (int64_t)avail < rq->body_left ? avail : (size_t)rq->body_left;
+        rq->body_left -= (int64_t)take;
+        rq->body_size += (int64_t)take;
+        drop_body_bytes(c, take);
+        rq->body_done = rq->body_left == 0;
+        return 0;
+    }
+    const char *p = buf_head(&c->in) + rq->h.head_len;
+    size_t used = 0;
+    int64_t max = rq->scope ? rq->scope->client_max_body_size : 0;
+    while (used < avail && !rq->body_done) {
+        size_t consumed, dlen;
+        const char *data;
+        int rc = http_chunked_parse(&rq->chunk, p + used, avail - used, &consumed, &data, &dlen);
+        used += consumed;
+        rq->body_size += (int64_t)dlen;
+        if (rc == HTTP_ERROR)
+            return rq->chunk.status;
+        if (max && rq->body_size > max)
+            return 413;
+        if (rc == HTTP_OK)
+            rq->body_done = true;
+        if (consumed == 0)
+            break;
+    }
+    drop_body_bytes(c, used);
+    return 0;
+}
+
+static int step_read_body(conn_t *c)
+{
+    int status = consume_body(c);
+    if (status) {
+        log_msg(LOG_INFO, "client %s: bad request body (%d)", c->peer, status);
+        c->rq->body_done = true;  /* whatever follows cannot be framed: linger below */
+        c->rq->has_body = false;
+        fail_request(c, status);
+        return STEP_NEXT;
+    }
+    if (c->rq->body_done) {
+        start_write(c);
+        return STEP_NEXT;
+    }
+    if (!c->rd_ready)
+        return STEP_WAIT;
+    ssize_t n = fill_input(c);
+    if (n > 0)
+        loop_timer_set(&c->timer, (uint64_t)c->rq->scope->client_body_timeout);
+    return n == -1 ? STEP_WAIT : STEP_NEXT;
+}
+
+/* ---- writing ---- */
+
+static int step_write(conn_t *c)
+{
+    out_t *o = &c->out;
+    size_t mem_left = buf_len(&o->mem) - o->mem_sent;
+    bool file_left = o->fd >= 0 && o->file_off < o->file_end;
+    if (!mem_left && !file_left) {
+        finish_response(c);
+        return STEP_NEXT;
+    }
+    if (!c->wr_ready)
+        return STEP_WAIT;
+    ssize_t n;
+    if (mem_left) {
+        struct iovec iov = {buf_head(&o->mem) + o->mem_sent, mem_left};
+        n = c->tp->writev(c, &iov, 1, file_left);
+        if (n > 0)
+            o->mem_sent += (size_t)n;
+    } else {
+        off_t left = o->file_end - o->file_off;
+        n = c->tp->sendfile(c, o->fd, &o->file_off, left > SENDFILE_MAX ? SENDFILE_MAX : (size_t)left);
+        if (n == 0) {  /* the file shrank under us */
+            log_msg(LOG_ERR, "file truncated while sending to %s", c->peer);
+            conn_close(c);
+            return STEP_NEXT;
+        }
+    }
+    if (n > 0) {
+        const conf_scope_t *s = c->rq->scope ? c->rq->scope : default_scope(c);
+        loop_timer_set(&c->timer, (uint64_t)s->send_timeout);
+        return STEP_NEXT;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->wr_ready = false;
+        return STEP_WAIT;
+    }
+    if (errno == EINTR)
+        return STEP_NEXT;
+    conn_close(c);  /* EPIPE, ECONNRESET: the client is gone */
+    return STEP_NEXT;
+}
+
+static int step_linger(conn_t *c)
+{
+    char sink[16384];
+    if (!c->rd_ready)
+        return STEP_WAIT;
+    ssize_t n = c->tp->recv(c, sink, sizeof(sink));
+    if (n > 0) {
+        uint64_t now = clock_ms();
+        uint64_t next = now + LINGER_READ_MS < c->linger_deadline ? now + LINGER_READ_MS : c->linger_deadline;
+        loop_timer_at(&c->timer, next);
+        return STEP_NEXT;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        c->rd_ready = false;
+        return STEP_WAIT;
+    }
+    if (n < 0 && errno == EINTR)
+        return STEP_NEXT;
+    conn_close(c);
+    return STEP_NEXT;
+}
+
+static void conn_step(conn_t *c)
+{
+    for (int budget = TURN_BUDGET; budget > 0; budget--) {
+        int rc;
+        switch (c->state) {
+        case CONN_READ_HEAD: rc = step_read_head(c); break;
+        case CONN_READ_BODY: rc = step_read_body(c); break;
+        case CONN_WRITE: rc = step_write(c); break;
+        case CONN_LINGER: rc = step_linger(c); break;
+        default: return;
+        }
+        if (rc == STEP_WAIT)
+            return;
+    }
+    loop_defer(&c->task);  /* turn used up: continue after the others */
+}
+
+/* ---- events ---- */
+
+static void on_io(loop_io_t *io, uint32_t events)
+{
+    conn_t *c = io->data;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR | LOOP_RDHUP))
+        c->rd_ready = true;
+    if (events & (LOOP_OUT | LOOP_HUP | LOOP_ERR))
+        c->wr_ready = true;
+    conn_step(c);
+}
+
+static void on_task(loop_task_t *t)
+{
+    conn_t *c = t->data;
+    if (c->state != CONN_CLOSED)
+        conn_step(c);
+}
+
+static void on_timeout(loop_timer_t *t)
+{
+    conn_t *c = t->data;
+    switch (c->state) {
+    case CONN_READ_HEAD:
+        if (buf_len(&c->in) == 0 && (!c->rq || !c->rq->h.pos)) {  /* idle: close quietly */
+            conn_close(c);
+            return;
+        }
+        log_msg(LOG_INFO, "client %s timed out sending the request head", c->peer);
+        break;
+    case CONN_READ_BODY:
+        log_msg(LOG_INFO, "client %s timed out sending the request body", c->peer);
+        c->rq->has_body = false;
+        break;
+    case CONN_WRITE:
+        log_msg(LOG_INFO, "client %s timed out reading the response", c->peer);
+        conn_close(c);
+        return;
+    case CONN_LINGER:
+        conn_close(c);
+        return;
+    default:
+        return;
+    }
+    /* head or body timed out: a best-effort 408, then close */
+    if (!c->rq)
+        c->rq = request_get();
+    fail_request(c, 408);
+    conn_step(c);
+}
+
+void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+    conn_t *c = xcalloc(1, sizeof(*c));
+    c->io = (loop_io_t){.fd = fd, .fn = on_io, .data = c};
+    c->timer.fn = on_timeout;
+    c->timer.data = c;
+    c->task.fn = on_task;
+    c->task.data = c;
+    c->release.fn = release;
+    c->release.data = c;
+    c->tp = &transport_plain;
+    c->listener = l;
+    c->out.fd = -1;
+    c->wr_ready = true;
+    buf_init(&c->in, IN_LIMIT);
+    buf_init(&c->out.mem, OUT_LIMIT);
+    if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
+    (void)peerlen;
+    if (loop_add(&c->io, LOOP_IN | LOOP_OUT | LOOP_RDHUP | LOOP_ET) != 0) {
+        log_msg(LOG_ERR, "epoll_ctl: %s", strerror(errno));
+        close(fd);
+        buf_free(&c->in);
+        buf_free(&c->out.mem);
+        free(c);
+        return;
+    }
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    nconns++;
+    c->state = CONN_READ_HEAD;
+    c->idle_timeout = default_scope(c)->keepalive_timeout;
+    c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;
+    loop_timer_at(&c->timer, c->head_deadline);
+}
+
+void conn_shutdown_all(void)
+{
+    conn_t *c = conns;
+    while (c) {
+        conn_t *next = c->next;
+        c->shutting_down = true;
+        if (c->state == CONN_READ_HEAD && buf_len(&c->in) == 0 && (!c->rq || !c->rq->h.pos))
+            conn_close(c);
+        c = next;
+    }
+}

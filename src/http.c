@@ -1,0 +1,306 @@
+/* Request handling: routing, response heads, error pages, access log. */
+#include "http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "mime.h"
+#include "path.h"
+#include "static.h"
+
+#define SERVER_NAME "webserv/0.1"
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+void http_head_start(conn_t *c, int status)
+{
+    c->rq->status = status;
+    buf_appendf(&c->out.mem, "HTTP/1.1 %d %s\r\nServer: " SERVER_NAME "\r\nDate: %s\r\n", status,
+                http_reason(status), clock_http_date());
+}
+
+void http_head_end(conn_t *c, int64_t content_length)
+{
+    buf_t *m = &c->out.mem;
+    if (content_length >= 0)
+        buf_appendf(m, "Content-Length: %lld\r\n", (long long)content_length);
+    if (!c->keep_alive)
+        buf_appends(m, "Connection: close\r\n");
+    else if (c->rq->h.version_minor == 0)
+        buf_appends(m, "Connection: keep-alive\r\n");
+    buf_append(m, "\r\n", 2);
+    c->out.head_len = buf_len(m);
+}
+
+static const conf_server_t *default_server(conn_t *c) { return c->listener->servers[0]; }
+
+static const conf_scope_t *current_scope(conn_t *c)
+{
+    return c->rq->scope ? c->rq->scope : &default_server(c)->s;
+}
+
+/* Serve the error_page file for `status`, if configured and readable. */
+static int try_error_page(conn_t *c, int status, const char *extra)
+{
+    const conf_scope_t *s = current_scope(c);
+    const conf_error_page_t *ep = NULL;
+    for (size_t i = 0; i < s->nerror_pages && !ep; i++)
+        if (s->error_pages[i].code == status)
+            ep = &s->error_pages[i];
+    if (!ep)
+        return -1;
+    if (ep->uri[0] != '/') {  /* a URL: redirect the client there, as nginx does */
+        http_head_start(c, 302);
+        buf_appendf(&c->out.mem, "Location: %s\r\nContent-Type: text/html\r\n", ep->uri);
+        http_head_end(c, 0);
+        return 0;
+    }
+    const conf_server_t *srv = c->rq->srv ? c->rq->srv : default_server(c);
+    const conf_location_t *loc = conf_find_location(srv, ep->uri, strlen(ep->uri));
+    const char *root = loc ? loc->s.root : srv->s.root;
+    char file[4096];
+    if ((size_t)snprintf(file, sizeof(file), "%s%s", root, ep->uri) >= sizeof(file))
+        return -1;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    http_head_start(c, status);
+    buf_appendf(&c->out.mem, "Content-Type: %s\r\n%s", mime_type(ep->uri, strlen(ep->uri)), extra ? extra : "");
+    http_head_end(c, st.st_size);
+    if (c->rq->head_only) {
+        close(fd);
+        return 0;
+    }
+    c->out.fd = fd;
+    c->out.file_off = 0;
+    c->out.file_end = st.st_size;
+    return 0;
+}
+
+void http_error(conn_t *c, int status, const char *extra)
+{
+    out_reset(&c->out);
+    if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 || status == 505 ||
+        status == 501 || status == 411)
+        c->keep_alive = false;  /* framing may be lost: nginx closes too */
+    if (try_error_page(c, status, extra) == 0)
+        return;
+    char body[512];
+    const char *reason = http_reason(status);
+    int n = snprintf(body, sizeof(body),
+                     "<!DOCTYPE html>\r\n<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+                     "<center><h1>%d %s</h1></center>\r\n<hr><center>webserv</center>\r\n</body>\r\n</html>\r\n",
+                     status, reason, status, reason);
+    http_head_start(c, status);
+    buf_appendf(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n%s", extra ? extra : "");
+    http_head_end(c, n);
+    if (!c->rq->head_only)
+        buf_append(&c->out.mem, body, (size_t)n);
+}
+
+static void allow_header(unsigned methods, char *out, size_t len)
+{
+    static const int order[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE};
+    size_t n = (size_t)snprintf(out, len, "Allow: ");
+    const char *sep = "";
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        if (methods & (unsigned)order[i]) {
+            n += (size_t)snprintf(out + n, len - n, "%s%s", sep, http_method_name(order[i]));
+            sep = ", ";
+        }
+    snprintf(out + n, len - n, "\r\n");
+}
+
+static void method_not_allowed(conn_t *c, unsigned methods)
+{
+    char allow[96];
+    allow_header(methods, allow, sizeof(allow));
+    http_error(c, 405, allow);
+}
+
+static void do_return(conn_t *c, const conf_scope_t *s)
+{
+    int code = s->return_code;
+    const char *text = s->return_text;
+    bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+    if (!text && code >= 400) {
+        http_error(c, code, NULL);
+        return;
+    }
+    if (redirect && text) {
+        char loc[4200];
+        snprintf(loc, sizeof(loc), "Location: %s\r\n", text);
+        http_error(c, code, loc);  /* a small HTML body, as nginx sends */
+        return;
+    }
+    size_t len = text ? strlen(text) : 0;
+    http_head_start(c, code);
+    if (text)
+        buf_appends(&c->out.mem, "Content-Type: text/plain; charset=utf-8\r\n");
+    http_head_end(c, (int64_t)len);
+    if (!c->rq->head_only && len)
+        buf_append(&c->out.mem, text, len);
+}
+
+void http_handle(conn_t *c)
+{
+    request_t *rq = c->rq;
+    http_request_t *h = &rq->h;
+    const char *d = buf_head(&c->in);
+    c->keep_alive = h->keep_alive && !c->shutting_down;
+    rq->head_only = h->method == HTTP_HEAD;
+    rq->has_body = h->chunked || h->content_length > 0;
+    rq->body_left = h->content_length > 0 ? h->content_length : 0;
+
+    listener_t *l = c->listener;
+    rq->srv = h->host.len ? conf_find_server(l->servers, l->nservers, d + h->host.off, h->host.len)
+                          : default_server(c);
+    str_t raw = http_span_str(d, h->path);
+    if (raw.len == 0)
+        raw = STR_LIT("/");
+    if (buf_reserve(&rq->path, raw.len + 1) < raw.len + 1) {
+        http_error(c, 414, NULL);
+        return;
+    }
+    long n = path_normalize(raw, rq->path.data);
+    if (n < 0) {
+        log_msg(LOG_INFO, "client %s: bad request path \"%.*s\"", c->peer, (int)(raw.len > 200 ? 200 : raw.len),
+                raw.ptr);
+        http_error(c, 400, NULL);
+        return;
+    }
+    rq->path.start = 0;
+    rq->path.end = (size_t)n;
+    rq->loc = conf_find_location(rq->srv, rq->path.data, (size_t)n);
+    const conf_scope_t *s = rq->scope = rq->loc ? &rq->loc->s : &rq->srv->s;
+
+    if (!(s->methods & (unsigned)h->method)) {
+        method_not_allowed(c, s->methods);
+        return;
+    }
+    if ((h->method == HTTP_POST || h->method == HTTP_PUT) && !rq->has_body && h->content_length < 0) {
+        http_error(c, 411, NULL);
+        return;
+    }
+    if (s->client_max_body_size && h->content_length > s->client_max_body_size) {
+        log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", c->peer,
+                (long long)h->content_length, (long long)s->client_max_body_size);
+        http_error(c, 413, NULL);
+        return;
+    }
+    if (s->return_code != CONF_UNSET) {
+        do_return(c, s);
+        return;
+    }
+    switch (h->method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+        static_serve(c);
+        return;
+    default:
+        /* uploads, DELETE and CGI are not built yet: only GET and HEAD can be served here */
+        method_not_allowed(c, s->methods & (HTTP_GET | HTTP_HEAD));
+        return;
+    }
+}
+
+/* Copy s into the log line, escaping quotes, backslashes and bytes that
+ * are not printable ASCII as \xHH (so a log line cannot be forged). */
+static void log_escaped(buf_t *b, str_t s, size_t max)
+{
+    if (!s.ptr || !s.len) {
+        buf_append(b, "-", 1);
+        return;
+    }
+    if (s.len > max)
+        s.len = max;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            buf_appendf(b, "\\x%02X", ch);
+        else
+            buf_append(b, &s.ptr[i], 1);
+    }
+}
+
+void http_log_access(conn_t *c)
+{
+    request_t *rq = c->rq;
+    const conf_scope_t *s = current_scope(c);
+    if (!rq || s->access_log_fd < 0)
+        return;
+    const char *d = buf_head(&c->in);
+    http_request_t *h = &rq->h;
+    char line[4096];
+    buf_t b = {.data = line, .cap = sizeof(line), .limit = sizeof(line)};
+    buf_appendf(&b, "%s - - [%s] \"", c->peer, clock_access_time());
+    /* the request line as received, up to its end or what was parsed */
+    size_t rl = 0, avail = buf_len(&c->in);
+    const char *start = d + h->skipped;
+    if (avail > h->skipped) {
+        avail -= h->skipped;
+        while (rl < avail && start[rl] != '\n' && start[rl] != '\r')
+            rl++;
+    }
+    log_escaped(&b, (str_t){start, rl}, 1024);
+    buf_appendf(&b, "\" %d %lld \"", rq->status, (long long)rq->body_sent);
+    if (h->head_len) {
+        log_escaped(&b, http_header_get(h, d, "referer"), 512);
+        buf_appends(&b, "\" \"");
+        log_escaped(&b, http_header_get(h, d, "user-agent"), 512);
+    } else {
+        buf_appends(&b, "-\" \"-");
+    }
+    if (buf_appends(&b, "\"\n") != 0) {  /* too long: end the line anyway */
+        b.end = b.cap - 2;
+        buf_appends(&b, "\n");
+    }
+    log_write(s->access_log_fd, b.data, buf_len(&b));
+}

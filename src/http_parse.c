@@ -1,0 +1,506 @@
+/* Resumable HTTP/1.1 request-head parser and chunked decoder.
+ *
+ * The head parser works a line at a time: it remembers how far it has
+ * scanned (r->pos) and only acts on complete lines, so it can be fed a
+ * growing buffer byte by byte and never rescans. Everything it records is
+ * an offset into that buffer. */
+#include "http_parse.h"
+
+#include <string.h>
+#include <strings.h>
+
+enum { S_START, S_HEADERS, S_DONE };
+
+/* tchar of RFC 9110 5.6.2 */
+static const char *const TCHARS = "!#$%&'*+-.^_`|~";
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr(TCHARS, c));
+}
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static http_span_t span(size_t off, size_t len) { return (http_span_t){(uint32_t)off, (uint32_t)len}; }
+
+void http_request_init(http_request_t *r)
+{
+    /* headers[] is filled as it is used; clearing it all would cost more
+     * than the rest of the parse. */
+    memset(r, 0, offsetof(http_request_t, headers));
+    r->content_length = -1;
+}
+
+static const struct {
+    const char *name;
+    int method;
+} METHODS[] = {
+    {"GET", HTTP_GET}, {"HEAD", HTTP_HEAD}, {"POST", HTTP_POST}, {"PUT", HTTP_PUT}, {"DELETE", HTTP_DELETE},
+};
+
+int http_method_from(str_t name)
+{
+    for (size_t i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++)
+        if (str_eq(name, METHODS[i].name))
+            return METHODS[i].method;
+    return HTTP_METHOD_UNKNOWN;
+}
+
+const char *http_method_name(int method)
+{
+    for (size_t i = 0; i < sizeof(METHODS) / sizeof(METHODS[0]); i++)
+        if (METHODS[i].method == method)
+            return METHODS[i].name;
+    return "?";
+}
+
+static int fail(http_request_t *r, int status)
+{
+    r->status = status;
+    return HTTP_ERROR;
+}
+
+/* Host: reg-name / IPv4 / [IPv6] with an optional port. Returns the host
+ * without its port, or len 0 if invalid. */
+static http_span_t parse_host(const char *d, size_t off, size_t len)
+{
+    const char *h = d + off;
+    size_t n = len, i = 0;
+    if (n == 0)
+        return span(0, 0);
+    if (h[0] == '[') {
+        while (i < n && h[i] != ']')
+            i++;
+        if (i == n)
+            return span(0, 0);
+        i++;
+    } else {
+        while (i < n && h[i] != ':') {
+            unsigned char c = (unsigned char)h[i];
+            if (!(is_tchar(c) && c != '/' && c != '\\') || (c == '.' && i > 0 && h[i - 1] == '.'))
+                return span(0, 0);
+            i++;
+        }
+    }
+    size_t hostlen = i;
+    if (i < n) {
+        if (h[i] != ':')
+            return span(0, 0);
+        for (i++; i < n; i++)
+            if (!is_digit((unsigned char)h[i]))
+                return span(0, 0);
+    }
+    if (hostlen == 0)
+        return span(0, 0);
+    return span(off, hostlen);
+}
+
+static int parse_version(http_request_t *r, const char *v, size_t n)
+{
+    if (n < 8 || memcmp(v, "HTTP/", 5) != 0)
+        return fail(r, 400);
+    size_t i = 5;
+    int major = 0, minor = 0, digits = 0;
+    while (i < n && is_digit((unsigned char)v[i]) && digits < 3) {
+        major = major * 10 + (v[i++] - '0');
+        digits++;
+    }
+    if (!digits || i >= n || v[i++] != '.')
+        return fail(r, 400);
+    digits = 0;
+    while (i < n && is_digit((unsigned char)v[i]) && digits < 3) {
+        minor = minor * 10 + (v[i++] - '0');
+        digits++;
+    }
+    if (!digits || i != n)
+        return fail(r, 400);
+    if (major != 1)
+        return fail(r, 505);
+    r->version_major = 1;
+    r->version_minor = minor >= 1 ? 1 : 0;
+    return HTTP_OK;
+}
+
+static int parse_target(http_request_t *r, const char *d, size_t off, size_t len)
+{
+    const char *t = d + off;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c <= 0x20 || c == 0x7f)
+            return fail(r, 400);
+    }
+    if (len > HTTP_MAX_URI)
+        return fail(r, 414);
+    r->target = span(off, len);
+    size_t p = 0;
+    if (t[0] != '/') {
+        size_t skip;
+        if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+            skip = 7;
+        else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+            skip = 8;
+        else
+            return fail(r, 400);
+        size_t h = skip;
+        while (h < len && t[h] != '/' && t[h] != '?')
+            h++;
+        r->host = parse_host(d, off + skip, h - skip);
+        if (r->host.len == 0)
+            return fail(r, 400);
+        r->absolute_target = 1;
+        p = h;
+    }
+    size_t q = p;
+    while (q < len && t[q] != '?')
+        q++;
+    r->path = span(off + p, q - p);
+    r->query = q < len ? span(off + q + 1, len - q - 1) : span(off + len, 0);
+    return HTTP_OK;
+}
+
+static int parse_request_line(http_request_t *r, const char *d, size_t off, size_t len)
+{
+    const char *l = d + off;
+    size_t i = 0;
+    while (i < len && is_tchar((unsigned char)l[i]))
+        i++;
+    if (i == 0 || i >= len || l[i] != ' ')
+        return fail(r, 400);
+    r->method_name = span(off, i);
+    r->method = http_method_from((str_t){l, i});
+    size_t t = ++i;
+    while (i < len && l[i] != ' ')
+        i++;
+    if (i == t)
+        return fail(r, 400);
+    if (i == len)  /* HTTP/0.9 style, no version */
+        return fail(r, i - t > HTTP_MAX_URI ? 414 : 400);
+    if (parse_target(r, d, off + t, i - t) != HTTP_OK)
+        return HTTP_ERROR;
+    if (parse_version(r, l + i + 1, len - i - 1) != HTTP_OK)
+        return HTTP_ERROR;
+    if (r->method == HTTP_METHOD_UNKNOWN)
+        return fail(r, 501);
+    return HTTP_OK;
+}
+
+/* Header-level facts gathered while parsing, checked at the end. */
+typedef struct {
+    int hosts, te_chunked, te_other, te_last_chunked, conn_close, conn_keepalive;
+} head_facts_t;
+
+/* Walk a comma-separated list, calling fn on each trimmed, non-empty element. */
+#define FOR_EACH_ELEMENT(val, elem, body)                                  \
+    do {                                                                   \
+        size_t _i = 0;                                                     \
+        while (_i <= (val).len) {                                          \
+            size_t _s = _i;                                                \
+            while (_i < (val).len && (val).ptr[_i] != ',')                 \
+                _i++;                                                      \
+            str_t elem = str_trim((str_t){(val).ptr + _s, _i - _s});       \
+            _i++;                                                          \
+            if (elem.len) { body }                                         \
+        }                                                                  \
+    } while (0)
+
+/* Facts kept in the request between calls (the parser is resumable). */
+static head_facts_t *facts(http_request_t *r)
+{
+    _Static_assert(sizeof(head_facts_t) <= sizeof(((http_request_t *)0)->facts), "facts");
+    return (head_facts_t *)(void *)r->facts;
+}
+
+static int parse_header_line(http_request_t *r, const char *d, size_t off, size_t len)
+{
+    const char *l = d + off;
+    if (l[0] == ' ' || l[0] == '\t')  /* obs-fold */
+        return fail(r, 400);
+    size_t i = 0;
+    while (i < len && is_tchar((unsigned char)l[i]))
+        i++;
+    if (i == 0 || i >= len || l[i] != ':')
+        return fail(r, 400);
+    size_t namelen = i++;
+    while (i < len && (l[i] == ' ' || l[i] == '\t'))
+        i++;
+    size_t vend = len;
+    while (vend > i && (l[vend - 1] == ' ' || l[vend - 1] == '\t'))
+        vend--;
+    for (size_t k = i; k < vend; k++) {
+        unsigned char c = (unsigned char)l[k];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(r, 400);
+    }
+    if (r->nheaders >= HTTP_MAX_HEADERS)
+        return fail(r, 431);
+    http_header_t *h = &r->headers[r->nheaders++];
+    h->name = span(off, namelen);
+    h->value = span(off + i, vend - i);
+    str_t name = {l, namelen}, val = {l + i, vend - i};
+    head_facts_t *f = facts(r);
+
+    if (str_ieq(name, "host")) {
+        if (++f->hosts > 1)
+            return fail(r, 400);
+        http_span_t host = parse_host(d, off + i, vend - i);
+        if (host.len == 0)
+            return fail(r, 400);
+        if (!r->absolute_target)
+            r->host = host;
+    } else if (str_ieq(name, "content-length")) {
+        if (r->content_length >= 0 || val.len == 0 || val.len > 18)
+            return fail(r, 400);
+        int64_t n = 0;
+        for (size_t k = 0; k < val.len; k++) {
+            if (!is_digit((unsigned char)val.ptr[k]))
+                return fail(r, 400);
+            n = n * 10 + (val.ptr[k] - '0');
+        }
+        r->content_length = n;
+    } else if (str_ieq(name, "transfer-encoding")) {
+        int any = 0;
+        FOR_EACH_ELEMENT(val, e, {
+            any = 1;
+            if (str_ieq(e, "chunked")) {
+                f->te_chunked++;
+                f->te_last_chunked = 1;
+            } else {
+                f->te_other++;
+                f->te_last_chunked = 0;
+            }
+        });
+        if (!any)
+            return fail(r, 400);
+    } else if (str_ieq(name, "connection")) {
+        FOR_EACH_ELEMENT(val, e, {
+            if (str_ieq(e, "close"))
+                f->conn_close = 1;
+            else if (str_ieq(e, "keep-alive"))
+                f->conn_keepalive = 1;
+        });
+    } else if (str_ieq(name, "expect")) {
+        if (!str_ieq(val, "100-continue"))
+            return fail(r, 417);
+        r->expect_continue = 1;
+    }
+    return HTTP_OK;
+}
+
+static int finish_head(http_request_t *r)
+{
+    head_facts_t *f = facts(r);
+    if (r->version_minor == 1 && f->hosts == 0)
+        return fail(r, 400);
+    if (f->te_chunked || f->te_other) {
+        if (r->version_minor == 0 || r->content_length >= 0 || f->te_chunked > 1)
+            return fail(r, 400);
+        if (f->te_other || !f->te_last_chunked)
+            return fail(r, 501);
+        r->chunked = 1;
+    }
+    if (r->version_minor == 1)
+        r->keep_alive = !f->conn_close;
+    else
+        r->keep_alive = f->conn_keepalive && !f->conn_close;
+    return HTTP_OK;
+}
+
+int http_parse_head(http_request_t *r, const char *data, size_t len)
+{
+    if (r->state == S_DONE)
+        return HTTP_OK;
+    while (r->pos < len) {
+        const char *lf = memchr(data + r->pos, '\n', len - r->pos);
+        if (!lf) {
+            r->pos = len;
+            break;
+        }
+        size_t end = (size_t)(lf - data);
+        size_t ls = r->line_start, ll = end - ls;
+        r->pos = r->line_start = end + 1;
+        if (ll && data[ls + ll - 1] == '\r')
+            ll--;
+        if (memchr(data + ls, '\r', ll))  /* a bare CR is not a line end */
+            return fail(r, 400);
+        if (r->pos - r->skipped > HTTP_MAX_HEAD)
+            return fail(r, 431);
+        if (r->state == S_START) {
+            if (ll == 0) {  /* empty lines before the request line */
+                r->skipped = r->pos;
+                if (r->skipped > HTTP_MAX_HEAD)
+                    return fail(r, 400);
+                continue;
+            }
+            if (parse_request_line(r, data, ls, ll) != HTTP_OK)
+                return HTTP_ERROR;
+            r->state = S_HEADERS;
+        } else if (ll == 0) {
+            if (finish_head(r) != HTTP_OK)
+                return HTTP_ERROR;
+            r->state = S_DONE;
+            r->head_len = r->pos;
+            return HTTP_OK;
+        } else if (parse_header_line(r, data, ls, ll) != HTTP_OK) {
+            return HTTP_ERROR;
+        }
+    }
+    if (r->state == S_START && len - r->line_start > HTTP_MAX_URI + 64)
+        return fail(r, 414);
+    if (len - r->skipped > HTTP_MAX_HEAD)
+        return fail(r, 431);
+    return HTTP_AGAIN;
+}
+
+str_t http_header_get(const http_request_t *r, const char *data, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (str_ieq(http_span_str(data, r->headers[i].name), name))
+            return http_span_str(data, r->headers[i].value);
+    return STR_NULL;
+}
+
+/* ---- chunked transfer coding (RFC 9112 7.1) ---- */
+
+enum {
+    C_SIZE, C_SIZE_MORE, C_SIZE_WS, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
+    C_TRAILER_START, C_TRAILER, C_TRAILER_LF, C_FINAL_LF, C_DONE,
+};
+
+#define CHUNK_LINE_MAX 4096
+#define CHUNK_TRAILER_MAX HTTP_MAX_HEAD
+
+void http_chunked_init(http_chunked_t *c) { memset(c, 0, sizeof(*c)); }
+
+static int hexval(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+static int chunk_fail(http_chunked_t *c)
+{
+    c->status = 400;
+    return HTTP_ERROR;
+}
+
+int http_chunked_parse(http_chunked_t *c, const char *in, size_t len, size_t *consumed,
+                       const char **data, size_t *data_len)
+{
+    size_t i = 0;
+    *data = NULL;
+    *data_len = 0;
+    while (i < len && c->state != C_DONE) {
+        unsigned char ch = (unsigned char)in[i];
+        int h;
+        switch (c->state) {
+        case C_SIZE:
+        case C_SIZE_MORE:
+            h = hexval(ch);
+            if (h >= 0) {
+                if (c->size > (UINT64_C(1) << 59))  /* > 2^63 after shift: overflow */
+                    return chunk_fail(c);
+                c->size = c->size * 16 + (uint64_t)h;
+                c->state = C_SIZE_MORE;
+                break;
+            }
+            if (c->state == C_SIZE)
+                return chunk_fail(c);
+            __attribute__((fallthrough)); /* first byte after the digits */
+        case C_SIZE_WS:
+            if (ch == ' ' || ch == '\t')
+                c->state = C_SIZE_WS;
+            else if (ch == ';') {
+                c->state = C_EXT;
+                c->line_len = 0;
+            } else if (ch == '\r')
+                c->state = C_SIZE_LF;
+            else if (ch == '\n')
+                c->state = c->size ? C_DATA : C_TRAILER_START;
+            else
+                return chunk_fail(c);
+            break;
+        case C_EXT:
+            if (++c->line_len > CHUNK_LINE_MAX)
+                return chunk_fail(c);
+            if (ch == '\n')
+                c->state = c->size ? C_DATA : C_TRAILER_START;
+            else if (ch == '\r')
+                c->state = C_SIZE_LF;
+            else if (ch < 0x20 && ch != '\t')
+                return chunk_fail(c);
+            break;
+        case C_SIZE_LF:
+            if (ch != '\n')
+                return chunk_fail(c);
+            c->state = c->size ? C_DATA : C_TRAILER_START;
+            break;
+        case C_DATA: {
+            size_t n = len - i;
+            if ((uint64_t)n > c->size)
+                n = (size_t)c->size;
+            *data = in + i;
+            *data_len = n;
+            c->size -= n;
+            if (c->size == 0)
+                c->state = C_DATA_CR;
+            *consumed = i + n;
+            return HTTP_AGAIN;
+        }
+        case C_DATA_CR:
+            if (ch == '\r')
+                c->state = C_DATA_LF;
+            else if (ch == '\n')
+                c->state = C_SIZE;
+            else
+                return chunk_fail(c);
+            break;
+        case C_DATA_LF:
+            if (ch != '\n')
+                return chunk_fail(c);
+            c->state = C_SIZE;
+            break;
+        case C_TRAILER_START:
+            if (ch == '\r')
+                c->state = C_FINAL_LF;
+            else if (ch == '\n')
+                c->state = C_DONE;
+            else {
+                c->state = C_TRAILER;
+                c->line_len = 1;
+            }
+            if (++c->trailer_len > CHUNK_TRAILER_MAX)
+                return chunk_fail(c);
+            break;
+        case C_TRAILER:
+            if (++c->trailer_len > CHUNK_TRAILER_MAX)
+                return chunk_fail(c);
+            if (ch == '\r')
+                c->state = C_TRAILER_LF;
+            else if (ch == '\n')
+                c->state = C_TRAILER_START;
+            else if (ch < 0x20 && ch != '\t')
+                return chunk_fail(c);
+            break;
+        case C_TRAILER_LF:
+            if (ch != '\n')
+                return chunk_fail(c);
+            c->state = C_TRAILER_START;
+            break;
+        case C_FINAL_LF:
+            if (ch != '\n')
+                return chunk_fail(c);
+            c->state = C_DONE;
+            break;
+        }
+        if (c->state == C_SIZE)
+            c->size = 0;
+        i++;
+    }
+    *consumed = i;
+    return c->state == C_DONE ? HTTP_OK : HTTP_AGAIN;
+}

@@ -1,0 +1,206 @@
+/* The event loop: epoll + a binary min-heap of timers + deferred tasks.
+ *
+ * One iteration: wait for events (no longer than the nearest timer, not at
+ * all if tasks are queued), dispatch them, run the tasks queued so far,
+ * then fire the timers that are due. Freed objects go through a deferred
+ * task, so no event of the same batch can point at freed memory. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+
+#define MAX_EVENTS 512
+
+static int epfd = -1;
+static bool stopping;
+static loop_timer_t **heap;
+static size_t heap_len, heap_cap;
+static loop_task_t *tasks_head, *tasks_tail;
+
+int loop_init(void)
+{
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    clock_update();
+    return epfd < 0 ? -1 : 0;
+}
+
+void loop_close(void)
+{
+    if (epfd >= 0)
+        close(epfd);
+    epfd = -1;
+}
+
+static int ctl(int op, loop_io_t *io, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = io};
+    return epoll_ctl(epfd, op, io->fd, &ev);
+}
+
+int loop_add(loop_io_t *io, uint32_t events) { return ctl(EPOLL_CTL_ADD, io, events); }
+int loop_mod(loop_io_t *io, uint32_t events) { return ctl(EPOLL_CTL_MOD, io, events); }
+
+void loop_del(loop_io_t *io)
+{
+    if (io->fd >= 0)
+        epoll_ctl(epfd, EPOLL_CTL_DEL, io->fd, NULL);
+}
+
+/* ---- timer heap (slot = index + 1) ---- */
+
+static void heap_place(size_t i, loop_timer_t *t)
+{
+    heap[i] = t;
+    t->slot = i + 1;
+}
+
+static void sift_up(size_t i)
+{
+    loop_timer_t *t = heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (heap[p]->when <= t->when)
+            break;
+        heap_place(i, heap[p]);
+        i = p;
+    }
+    heap_place(i, t);
+}
+
+static void sift_down(size_t i)
+{
+    loop_timer_t *t = heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= heap_len)
+            break;
+        if (c + 1 < heap_len && heap[c + 1]->when < heap[c]->when)
+            c++;
+        if (heap[c]->when >= t->when)
+            break;
+        heap_place(i, heap[c]);
+        i = c;
+    }
+    heap_place(i, t);
+}
+
+void loop_timer_stop(loop_timer_t *t)
+{
+    if (!t->slot)
+        return;
+    size_t i = t->slot - 1;
+    t->slot = 0;
+    loop_timer_t *last = heap[--heap_len];
+    if (i == heap_len)
+        return;
+    heap_place(i, last);
+    sift_up(i);
+    sift_down(last->slot - 1);
+}
+
+void loop_timer_at(loop_timer_t *t, uint64_t when)
+{
+    if (t->slot) {
+        /* re-arming to a later time is the common case (activity on a
+         * connection): move it down without a remove/insert pair */
+        uint64_t old = t->when;
+        t->when = when;
+        if (when < old)
+            sift_up(t->slot - 1);
+        else
+            sift_down(t->slot - 1);
+        return;
+    }
+    if (heap_len == heap_cap) {
+        heap_cap = heap_cap ? heap_cap * 2 : 1024;
+        loop_timer_t **h = realloc(heap, heap_cap * sizeof(*heap));
+        if (!h) {
+            log_msg(LOG_ERR, "out of memory for timers");
+            abort();
+        }
+        heap = h;
+    }
+    t->when = when;
+    heap_place(heap_len++, t);
+    sift_up(heap_len - 1);
+}
+
+void loop_timer_set(loop_timer_t *t, uint64_t delay_ms) { loop_timer_at(t, clock_ms() + delay_ms); }
+
+void loop_defer(loop_task_t *t)
+{
+    if (t->queued)
+        return;
+    t->queued = true;
+    t->next = NULL;
+    if (tasks_tail)
+        tasks_tail->next = t;
+    else
+        tasks_head = t;
+    tasks_tail = t;
+}
+
+static void run_tasks(void)
+{
+    /* only the tasks queued so far: a task that queues itself again waits
+     * for the next iteration, so others get their turn */
+    loop_task_t *t = tasks_head, *end = tasks_tail;
+    tasks_head = tasks_tail = NULL;
+    while (t) {
+        loop_task_t *next = t->next;
+        bool last = t == end;
+        t->queued = false;
+        t->fn(t);
+        if (last)
+            break;
+        t = next;
+    }
+}
+
+static void run_timers(void)
+{
+    uint64_t now = clock_ms();
+    while (heap_len && heap[0]->when <= now) {
+        loop_timer_t *t = heap[0];
+        loop_timer_stop(t);
+        t->fn(t);
+    }
+}
+
+void loop_stop(void) { stopping = true; }
+
+int loop_run(void)
+{
+    struct epoll_event events[MAX_EVENTS];
+    while (!stopping) {
+        int timeout = -1;
+        if (tasks_head)
+            timeout = 0;
+        else if (heap_len) {
+            uint64_t now = clock_ms();
+            timeout = heap[0]->when <= now ? 0 : (int)(heap[0]->when - now);
+        }
+        int n = epoll_wait(epfd, events, MAX_EVENTS, timeout);
+        clock_update();
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            loop_io_t *io = events[i].data.ptr;
+            io->fn(io, events[i].events);
+        }
+        run_tasks();
+        run_timers();
+    }
+    return 0;
+}

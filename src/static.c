@@ -1,0 +1,275 @@
+/* Static files: GET/HEAD, index, autoindex, conditionals, ranges. */
+#include "static.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "mime.h"
+#include "path.h"
+
+/* fspath = root + URI path (+ suffix), NUL-terminated. */
+static int build_fspath(request_t *rq, const char *suffix)
+{
+    buf_t *f = &rq->fspath;
+    f->start = f->end = 0;
+    if (buf_appends(f, rq->scope->root) || buf_append(f, rq->path.data, buf_len(&rq->path)) ||
+        (suffix && buf_appends(f, suffix)) || buf_append(f, "", 1))
+        return -1;
+    f->end--;  /* keep the NUL out of the length */
+    return 0;
+}
+
+static void etag_of(const struct stat *st, char *out, size_t len)
+{
+    snprintf(out, len, "\"%llx-%llx\"", (unsigned long long)st->st_mtime, (unsigned long long)st->st_size);
+}
+
+/* If-None-Match: a list of entity-tags or "*"; weak comparison (RFC 9110 13.1.2). */
+static bool etag_matches(str_t header, const char *etag)
+{
+    str_t tag = {etag, strlen(etag)};
+    size_t i = 0;
+    while (i < header.len) {
+        while (i < header.len && (header.ptr[i] == ' ' || header.ptr[i] == '\t' || header.ptr[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < header.len && header.ptr[i] != ',')
+            i++;
+        str_t e = str_trim((str_t){header.ptr + s, i - s});
+        if (str_eq(e, "*"))
+            return true;
+        if (e.len > 2 && e.ptr[0] == 'W' && e.ptr[1] == '/') {
+            e.ptr += 2;
+            e.len -= 2;
+        }
+        if (e.len == tag.len && memcmp(e.ptr, tag.ptr, tag.len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool not_modified(conn_t *c, const struct stat *st, const char *etag)
+{
+    const char *d = buf_head(&c->in);
+    str_t inm = http_header_get(&c->rq->h, d, "if-none-match");
+    if (inm.ptr)
+        return etag_matches(inm, etag);
+    str_t ims = http_header_get(&c->rq->h, d, "if-modified-since");
+    if (ims.ptr) {
+        time_t t = http_date_parse(ims.ptr, ims.len);
+        return t >= 0 && st->st_mtime <= t;
+    }
+    return false;
+}
+
+static int parse_u64(const char *p, size_t n, off_t *out)
+{
+    if (n == 0 || n > 18)
+        return -1;
+    off_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* A single "bytes=" range. Returns 1 with [*first, *last] set, 0 to
+ * ignore the header (other unit, several ranges, bad syntax: serve 200),
+ * -1 for an unsatisfiable range (416). */
+static int parse_range(str_t r, off_t size, off_t *first, off_t *last)
+{
+    r = str_trim(r);
+    if (r.len < 6 || strncasecmp(r.ptr, "bytes=", 6) != 0)
+        return 0;
+    str_t spec = str_trim((str_t){r.ptr + 6, r.len - 6});
+    if (memchr(spec.ptr, ',', spec.len))
+        return 0;
+    const char *dash = memchr(spec.ptr, '-', spec.len);
+    if (!dash)
+        return 0;
+    str_t a = str_trim((str_t){spec.ptr, (size_t)(dash - spec.ptr)});
+    str_t b = str_trim((str_t){dash + 1, spec.len - (size_t)(dash - spec.ptr) - 1});
+    off_t x, y;
+    if (a.len == 0) {  /* suffix: the last y bytes */
+        if (parse_u64(b.ptr, b.len, &y) != 0)
+            return 0;
+        if (y == 0 || size == 0)
+            return -1;
+        *first = y >= size ? 0 : size - y;
+        *last = size - 1;
+        return 1;
+    }
+    if (parse_u64(a.ptr, a.len, &x) != 0)
+        return 0;
+    if (b.len == 0)
+        y = size - 1;
+    else if (parse_u64(b.ptr, b.len, &y) != 0 || y < x)
+        return 0;
+    if (x >= size)
+        return -1;
+    *first = x;
+    *last = y >= size ? size - 1 : y;
+    return 1;
+}
+
+/* If-Range: the range applies only when the validator still matches. */
+static bool if_range_ok(conn_t *c, const struct stat *st, const char *etag)
+{
+    str_t ir = http_header_get(&c->rq->h, buf_head(&c->in), "if-range");
+    if (!ir.ptr)
+        return true;
+    ir = str_trim(ir);
+    if (ir.len && ir.ptr[0] == '"')
+        return ir.len == strlen(etag) && memcmp(ir.ptr, etag, ir.len) == 0;
+    time_t t = http_date_parse(ir.ptr, ir.len);
+    return t >= 0 && t == st->st_mtime;
+}
+
+void static_send_file(conn_t *c, int status, int fd, const struct stat *st, const char *name)
+{
+    request_t *rq = c->rq;
+    char etag[48], lastmod[HTTP_DATE_LEN + 1];
+    etag_of(st, etag, sizeof(etag));
+    http_date_format(st->st_mtime, lastmod);
+    off_t first = 0, last = st->st_size - 1;
+    if (status == 200) {
+        if (not_modified(c, st, etag)) {
+            close(fd);
+            http_head_start(c, 304);
+            buf_appendf(&c->out.mem, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
+            http_head_end(c, -1);
+            return;
+        }
+        str_t range = http_header_get(&rq->h, buf_head(&c->in), "range");
+        if (range.ptr && if_range_ok(c, st, etag)) {
+            int rr = parse_range(range, st->st_size, &first, &last);
+            if (rr < 0) {
+                close(fd);
+                char cr[64];
+                snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld\r\n", (long long)st->st_size);
+                http_error(c, 416, cr);
+                return;
+            }
+            if (rr > 0)
+                status = 206;
+        }
+    }
+    off_t len = st->st_size ? last - first + 1 : 0;
+    http_head_start(c, status);
+    buf_appendf(&c->out.mem, "Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
+                mime_type(name, strlen(name)), lastmod, etag);
+    if (status == 206)
+        buf_appendf(&c->out.mem, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
+                    (long long)st->st_size);
+    http_head_end(c, len);
+    if (rq->head_only || len == 0) {
+        close(fd);
+        return;
+    }
+    c->out.fd = fd;
+    c->out.file_start = c->out.file_off = first;
+    c->out.file_end = first + len;
+}
+
+static int open_status(int err) { return err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG ? 404 : 403; }
+
+/* A directory URI without its trailing slash: redirect to the slashed form. */
+static void redirect_slash(conn_t *c)
+{
+    request_t *rq = c->rq;
+    buf_t loc;
+    buf_init(&loc, HTTP_MAX_URI * 4);
+    buf_appends(&loc, "Location: ");
+    path_url_encode(&loc, rq->path.data, buf_len(&rq->path));
+    buf_append(&loc, "/", 1);
+    str_t q = http_span_str(buf_head(&c->in), rq->h.query);
+    if (q.len) {
+        buf_append(&loc, "?", 1);
+        buf_append(&loc, q.ptr, q.len);
+    }
+    buf_append(&loc, "\r\n", 3);
+    http_error(c, 301, buf_len(&loc) ? buf_head(&loc) : NULL);
+    buf_free(&loc);
+}
+
+static void serve_directory(conn_t *c)
+{
+    request_t *rq = c->rq;
+    const conf_scope_t *s = rq->scope;
+    if (rq->path.data[buf_len(&rq->path) - 1] != '/') {
+        redirect_slash(c);
+        return;
+    }
+    for (size_t i = 0; i < s->nindex; i++) {
+        if (build_fspath(rq, s->index[i]) != 0)
+            break;
+        int fd = open(rq->fspath.data, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ENOTDIR)
+                continue;
+            http_error(c, 403, NULL);
+            return;
+        }
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            static_send_file(c, 200, fd, &st, s->index[i]);
+            return;
+        }
+        close(fd);
+    }
+    if (s->autoindex && build_fspath(rq, NULL) == 0) {
+        autoindex_serve(c, rq->fspath.data);
+        return;
+    }
+    http_error(c, 403, NULL);
+}
+
+void static_serve(conn_t *c)
+{
+    request_t *rq = c->rq;
+    if (build_fspath(rq, NULL) != 0) {
+        http_error(c, 414, NULL);
+        return;
+    }
+    int fd = open(rq->fspath.data, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        int err = errno;
+        if (err != ENOENT && err != ENOTDIR)
+            log_msg(LOG_ERR, "open \"%s\": %s", rq->fspath.data, strerror(err));
+        http_error(c, open_status(err), NULL);
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        http_error(c, 500, NULL);
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        serve_directory(c);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        http_error(c, 403, NULL);
+        return;
+    }
+    if (rq->path.data[buf_len(&rq->path) - 1] == '/') {  /* "/file.txt/" */
+        close(fd);
+        http_error(c, 404, NULL);
+        return;
+    }
+    static_send_file(c, 200, fd, &st, rq->path.data);
+}
