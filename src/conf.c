@@ -159,6 +159,7 @@ typedef struct {
     int line;             /* of the directive being handled */
     conf_server_t *srv;   /* current server block, if any */
     conf_location_t *loc; /* current location block, if any */
+    bool error_log_set;
 } parser_t;
 
 static int perr(parser_t *ps, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -412,11 +413,10 @@ static int set_cgi(parser_t *ps, conf_scope_t *s, char **a, int n)
 
 static int set_error_log(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
-    DUPLICATE_CHECK(ps->conf->error_log, "error_log");
-    if (strcmp(a[0], "stderr") == 0) {
-        ps->conf->error_log = a[0];
+    DUPLICATE_CHECK(ps->error_log_set, "error_log");
+    ps->error_log_set = true;
+    if (strcmp(a[0], "stderr") == 0)
         return 0;
-    }
     ps->conf->error_log = resolve_path(ps, a[0]);
     return check_log_file(ps, ps->conf->error_log);
 }
@@ -620,15 +620,13 @@ static int run_directive(parser_t *ps, int ctx, char **words, int nwords, int li
 static int parse_block(parser_t *ps, int ctx)
 {
     char *words[MAX_ARGS];
-    int nwords = 0, line = 0;
+    int nwords = 0;
     for (;;) {
         int t = lex(&ps->lx);
         switch (t) {
         case T_ERROR:
             return perr(ps, ps->lx.line, "unterminated quoted string");
         case T_WORD:
-            if (nwords == 0)
-                line = ps->lx.line;
             if (nwords == MAX_ARGS)
                 return perr(ps, ps->lx.line, "too many arguments");
             words[nwords++] = ps->lx.word;
@@ -637,7 +635,9 @@ static int parse_block(parser_t *ps, int ctx)
         case T_OPEN:
             if (nwords == 0)
                 return perr(ps, ps->lx.line, "unexpected \"%c\"", t == T_SEMI ? ';' : '{');
-            if (run_directive(ps, ctx, words, nwords, line, t == T_OPEN) != 0)
+            /* like nginx, a directive's errors name the line of its terminator:
+             * where a missing ';' is noticed */
+            if (run_directive(ps, ctx, words, nwords, ps->lx.line, t == T_OPEN) != 0)
                 return -1;
             nwords = 0;
             break;

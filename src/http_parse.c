@@ -249,13 +249,14 @@ static int parse_header_line(http_request_t *r, const char *d, size_t off, size_
         if (!r->absolute_target)
             r->host = host;
     } else if (str_ieq(name, "content-length")) {
-        if (r->content_length >= 0 || val.len == 0 || val.len > 18)
+        if (r->content_length >= 0 || val.len == 0)
             return fail(r, 400);
         int64_t n = 0;
         for (size_t k = 0; k < val.len; k++) {
-            if (!is_digit((unsigned char)val.ptr[k]))
+            int digit = val.ptr[k] - '0';
+            if (!is_digit((unsigned char)val.ptr[k]) || n > (INT64_MAX - digit) / 10)
                 return fail(r, 400);
-            n = n * 10 + (val.ptr[k] - '0');
+            n = n * 10 + digit;
         }
         r->content_length = n;
     } else if (str_ieq(name, "transfer-encoding")) {
@@ -279,7 +280,7 @@ static int parse_header_line(http_request_t *r, const char *d, size_t off, size_
             else if (str_ieq(e, "keep-alive"))
                 f->conn_keepalive = 1;
         });
-    } else if (str_ieq(name, "expect")) {
+    } else if (str_ieq(name, "expect") && r->version_minor == 1) {  /* HTTP/1.0 ignores it (RFC 9110 10.1.1) */
         if (!str_ieq(val, "100-continue"))
             return fail(r, 417);
         r->expect_continue = 1;

@@ -1,0 +1,323 @@
+"""Fixtures for the webserv integration tests.
+
+A test asks for `webserv` (function scope) or `module_webserv` (module
+scope): a factory that writes a configuration into a temporary folder,
+starts the binary on free 127.0.0.1 ports and returns a `Server`. On
+teardown each server gets SIGTERM (its own PID only), must exit with status
+0 within 5 s, and must not have printed any sanitizer report.
+
+Configuration text may use placeholders:
+  @PORT@ / @PORT0@, @PORT1@ ...  the free ports picked for this server
+  @TMP@                          the server's temporary folder (absolute)
+  @ROOT@                         @TMP@/www (make_site() fills it)
+If the text has no `error_log` directive, `error_log @TMP@/error.log;` is
+put in front of it.
+"""
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = os.path.abspath(os.environ.get("WEBSERV_BIN", str(REPO / "webserv")))
+SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
+START_TIMEOUT = 10.0   # the sanitizer build on a loaded machine starts slowly
+STOP_TIMEOUT = 5.0
+TEST_TIMEOUT = 60      # per test, when pytest-timeout is installed
+
+# A fixed, known modification time for the files of the test sites:
+# 2020-01-02 03:04:05 UTC.
+MTIME = 1577934245
+MTIME_HTTP = "Thu, 02 Jan 2020 03:04:05 GMT"
+
+
+def _raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= want:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ValueError, OSError):
+        pass
+
+
+# The server inherits this limit: 1000 concurrent connections need it.
+_raise_nofile()
+
+
+def pytest_collection_modifyitems(config, items):
+    # Bound every test in time when the pytest-timeout plugin is present.
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def port_accepts(port, timeout=0.2):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def write_file(path, data, mtime=MTIME):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+# A PNG signature plus a little data is enough: the type is by extension.
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
+
+SITE = {
+    "index.html": b"<html><body>index page</body></html>\n",
+    "style.css": b"body { color: black; }\n",
+    "img.png": PNG,
+    "app.js": b"console.log('hi');\n",
+    "readme.txt": b"hello readme\n",
+    "digits.txt": b"0123456789abcdef",
+    "file.zzunknown": b"\x00\x01\x02unknown type\n",
+    "hello world.txt": b"hello with a space\n",
+    "a/c.txt": b"this is a/c.txt\n",
+    "a/b/d.txt": b"this is a/b/d.txt\n",
+    "dir/x.txt": b"x in dir\n",
+    "dir/a<b>&.txt": b"funny name\n",
+    "sub/index.html": b"<html>sub index</html>\n",
+    "sub/other.txt": b"sub other\n",
+    "errors/404.html": b"<html><body>custom not found page</body></html>\n",
+}
+
+
+def make_site(root, extra=None):
+    """Fill `root` with the standard test site (SITE) plus `extra`
+    ({relative path: bytes}); every file gets MTIME. Returns the dict."""
+    root = Path(root)
+    files = dict(SITE)
+    if extra:
+        files.update(extra)
+    for rel, data in files.items():
+        write_file(root / rel, data)
+    return files
+
+
+def big_file(path, size=10 * 1024 * 1024):
+    """A file of `size` pseudo-random bytes; returns its bytes."""
+    data = os.urandom(size)
+    write_file(path, data)
+    return data
+
+
+class Server:
+    _counter = 0
+
+    def __init__(self, tmp, conf, nports=1, args=None, name=None):
+        Server._counter += 1
+        self.name = name or "ws%d" % Server._counter
+        self.tmp = Path(tmp).resolve()
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.root = self.tmp / "www"
+        self.ports = free_ports(nports)
+        self.port = self.ports[0]
+        self.conf_path = self.tmp / (self.name + ".conf")
+        self.error_log = self.tmp / (self.name + "-error.log")
+        if "error_log" not in conf:
+            conf = "error_log %s;\n" % self.error_log + conf
+        self.conf_text = self.substitute(conf)
+        self.conf_path.write_text(self.conf_text)
+        self.stdout_path = self.tmp / (self.name + ".stdout")
+        self.stderr_path = self.tmp / (self.name + ".stderr")
+        self.args = [str(self.conf_path)] if args is None else [
+            str(self.conf_path) if a == "@CONF@" else a for a in args]
+        self.proc = None
+        self.returncode = None
+        self.killed = False
+
+    def substitute(self, text):
+        for i in reversed(range(len(self.ports))):
+            text = text.replace("@PORT%d@" % i, str(self.ports[i]))
+        return (text.replace("@PORT@", str(self.port))
+                    .replace("@ROOT@", str(self.root))
+                    .replace("@TMP@", str(self.tmp)))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, wait=True):
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen([BIN] + self.args, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, cwd=str(self.tmp),
+                                         start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        for port in self.ports:
+            while not port_accepts(port):
+                if self.proc.poll() is not None:
+                    self.returncode = self.proc.returncode
+                    raise AssertionError("webserv exited with %s before listening on %d\n"
+                                         "stderr: %s\nconfig:\n%s" % (
+                                             self.proc.returncode, port, self.stderr(),
+                                             self.conf_text))
+                if time.monotonic() > deadline:
+                    raise AssertionError("webserv not listening on %d after %.0f s\nstderr: %s"
+                                         % (port, START_TIMEOUT, self.stderr()))
+                time.sleep(0.02)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        if self.alive():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Send `sig`, wait up to `timeout` s (then SIGKILL). Returns the exit
+        status (negative: killed by that signal)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.killed = True
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def stderr(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stdout(self):
+        try:
+            return self.stdout_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def error_log_text(self):
+        try:
+            return self.error_log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def sanitizer_report(self):
+        for text in (self.stderr(), self.stdout(), self.error_log_text()):
+            for m in SANITIZER_MARKERS:
+                if m in text:
+                    return text
+        return None
+
+    def finish(self):
+        """Stop (if running) and list what went wrong."""
+        problems = []
+        if self.proc is None:
+            return problems
+        was_running = self.proc.poll() is None
+        rc = self.stop()
+        if self.killed:
+            problems.append("%s: did not exit within %.0f s of SIGTERM (killed)"
+                            % (self.name, STOP_TIMEOUT))
+        elif was_running and rc != 0:
+            problems.append("%s: exit status %s after SIGTERM; stderr:\n%s"
+                            % (self.name, rc, self.stderr()[-3000:]))
+        elif not was_running and rc not in (0, None) and not getattr(self, "expected_exit", False):
+            problems.append("%s: exited by itself with status %s; stderr:\n%s"
+                            % (self.name, rc, self.stderr()[-3000:]))
+        rep = self.sanitizer_report()
+        if rep is not None:
+            problems.append("%s: sanitizer report:\n%s" % (self.name, rep[-6000:]))
+        return problems
+
+
+class _Factory:
+    def __init__(self, tmp_dir_fn):
+        self._tmp_dir_fn = tmp_dir_fn
+        self.servers = []
+
+    def __call__(self, conf, nports=1, args=None, site=True, extra_files=None, wait=True,
+                 tmp=None, setup=None):
+        """Start a server. site: fill @ROOT@ with the standard site (plus
+        extra_files); setup(server): called before the start, to make more
+        files (the server checks the folders its configuration names)."""
+        tmp = Path(tmp) if tmp is not None else self._tmp_dir_fn()
+        srv = Server(tmp, conf, nports=nports, args=args)
+        srv.files = make_site(srv.root, extra_files) if site else {}
+        if setup is not None:
+            setup(srv)
+        self.servers.append(srv)
+        srv.start(wait=wait)
+        return srv
+
+    def finish(self):
+        problems = []
+        for s in self.servers:
+            problems += s.finish()
+        return problems
+
+
+@pytest.fixture
+def webserv(tmp_path):
+    f = _Factory(lambda: tmp_path)
+    yield f
+    problems = f.finish()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def module_webserv(tmp_path_factory, request):
+    name = request.module.__name__.split(".")[-1][:20]
+    f = _Factory(lambda: tmp_path_factory.mktemp(name))
+    yield f
+    problems = f.finish()
+    assert not problems, "\n".join(problems)
+
+
+BASIC_CONF = """
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+    index index.html;
+%s
+}
+"""
+
+
+def basic_conf(server_extra="", main_extra=""):
+    """A one-server configuration on @PORT@ with the site root."""
+    return main_extra + BASIC_CONF % server_extra

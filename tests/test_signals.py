@@ -1,0 +1,88 @@
+"""SIGTERM / SIGINT: stop accepting, finish or close in-flight work, exit 0."""
+
+import signal
+import time
+
+import pytest
+
+import rawhttp
+from conftest import big_file, port_accepts
+
+CONF = """
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+}
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_exit_0(webserv, sig):
+    srv = webserv(CONF)
+    assert rawhttp.get(srv.port, "/readme.txt").status == 200
+    t0 = time.monotonic()
+    rc = srv.stop(sig)
+    assert not srv.killed, "did not exit within 5 s"
+    assert rc == 0
+    assert time.monotonic() - t0 < 3
+    assert not port_accepts(srv.port)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_with_idle_connections(webserv, sig):
+    """Idle keep-alive connections and silent new ones do not hold the exit."""
+    srv = webserv(CONF)
+    idle = rawhttp.Conn(srv.port)
+    idle.send(rawhttp.build("GET", "/readme.txt"))
+    assert idle.read_response().status == 200
+    silent = rawhttp.Conn(srv.port)
+    try:
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        rc = srv.stop(sig)
+        assert not srv.killed, "did not exit within 5 s with idle connections"
+        assert rc == 0
+        assert time.monotonic() - t0 < 3
+        assert idle.wait_closed(1)
+        assert silent.wait_closed(1)
+    finally:
+        idle.close()
+        silent.close()
+
+
+def test_sigterm_with_half_sent_request(webserv):
+    """A half-received request head may be given a grace period, but the
+    exit is bounded and clean."""
+    srv = webserv(CONF)
+    partial = rawhttp.Conn(srv.port)
+    try:
+        partial.send(b"GET /readme.txt HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.1)
+        rc = srv.stop(signal.SIGTERM, timeout=8)
+        assert not srv.killed, "did not exit within 8 s"
+        assert rc == 0
+    finally:
+        partial.close()
+
+
+def test_sigterm_during_download(webserv):
+    """A response in flight is finished or closed; what arrived is a true
+    prefix of the file; exit 0."""
+    srv = webserv(CONF)
+    data = big_file(srv.root / "big.bin", 10 * 1024 * 1024)
+    with rawhttp.Conn(srv.port, timeout=10) as c:
+        c.send(rawhttp.build("GET", "/big.bin"))
+        # read the head and some body
+        while b"\r\n\r\n" not in c.buf:
+            c._recv(time.monotonic() + 5)
+        head_end = c.buf.index(b"\r\n\r\n") + 4
+        srv.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 8
+        while not c.eof and time.monotonic() < deadline:
+            c._recv(deadline)
+            if len(c.buf) - head_end >= len(data):
+                break
+        body = bytes(c.buf[head_end:])
+    assert body == data[:len(body)], "the bytes received are not the file's"
+    srv.proc.wait(8)
+    assert srv.proc.returncode == 0
