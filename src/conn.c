@@ -241,6 +241,10 @@ static ssize_t fill_input(conn_t *c)
     ssize_t n = c->tp->recv(c, c->in.data + c->in.end, room);
     if (n > 0) {
         c->in.end += (size_t)n;
+        /* a short read drained the socket; edge-triggered epoll reports
+         * new data, so skip the read that would only say EAGAIN */
+        if ((size_t)n < room && !c->peer_closed)
+            c->rd_ready = false;
         return n;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -368,11 +372,17 @@ static int step_write(conn_t *c)
     if (mem_left) {
         struct iovec iov = {buf_head(&o->mem) + o->mem_sent, mem_left};
         n = c->tp->writev(c, &iov, 1, file_left);
-        if (n > 0)
+        if (n > 0) {
             o->mem_sent += (size_t)n;
+            if ((size_t)n < mem_left)  /* socket buffer full: wait for EPOLLOUT */
+                c->wr_ready = false;
+        }
     } else {
         off_t left = o->file_end - o->file_off;
-        n = c->tp->sendfile(c, o->fd, &o->file_off, left > SENDFILE_MAX ? SENDFILE_MAX : (size_t)left);
+        size_t want = left > SENDFILE_MAX ? SENDFILE_MAX : (size_t)left;
+        n = c->tp->sendfile(c, o->fd, &o->file_off, want);
+        if (n > 0 && (size_t)n < want)
+            c->wr_ready = false;
         if (n == 0) {  /* the file shrank under us */
             log_msg(LOG_ERR, "file truncated while sending to %s", c->peer);
             conn_close(c);
@@ -401,6 +411,8 @@ static int step_linger(conn_t *c)
         return STEP_WAIT;
     ssize_t n = c->tp->recv(c, sink, sizeof(sink));
     if (n > 0) {
+        if ((size_t)n < sizeof(sink) && !c->peer_closed)
+            c->rd_ready = false;
         uint64_t now = clock_ms();
         uint64_t next = now + LINGER_READ_MS < c->linger_deadline ? now + LINGER_READ_MS : c->linger_deadline;
         loop_timer_at(&c->timer, next);
@@ -442,6 +454,8 @@ static void on_io(loop_io_t *io, uint32_t events)
         return;
     if (events & (LOOP_IN | LOOP_HUP | LOOP_ERR | LOOP_RDHUP))
         c->rd_ready = true;
+    if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR))
+        c->peer_closed = true;  /* the EOF is pending: keep reading until it shows */
     if (events & (LOOP_OUT | LOOP_HUP | LOOP_ERR))
         c->wr_ready = true;
     conn_step(c);

@@ -85,6 +85,7 @@ struct conn {
     conn_t *prev, *next;  /* all connections, for shutdown */
     conn_state_t state;
     bool rd_ready, wr_ready;
+    bool peer_closed;     /* EPOLLRDHUP seen: reads go on until they return 0 */
     bool keep_alive;      /* after the current response */
     bool linger;          /* unread input may remain: lingering close */
     bool shutting_down;

@@ -220,6 +220,8 @@ void http_handle(conn_t *c)
     rq->path.end = (size_t)n;
     rq->loc = conf_find_location(rq->srv, rq->path.data, (size_t)n);
     const conf_scope_t *s = rq->scope = rq->loc ? &rq->loc->s : &rq->srv->s;
+    if (s->keepalive_timeout == 0)  /* as in nginx: keep-alive disabled */
+        c->keep_alive = false;
 
     if (!(s->methods & (unsigned)h->method)) {
         method_not_allowed(c, s->methods);

@@ -185,7 +185,8 @@ int loop_run(void)
             timeout = 0;
         else if (heap_len) {
             uint64_t now = clock_ms();
-            timeout = heap[0]->when <= now ? 0 : (int)(heap[0]->when - now);
+            uint64_t wait = heap[0]->when <= now ? 0 : heap[0]->when - now;
+            timeout = wait > 60000 ? 60000 : (int)wait;
         }
         int n = epoll_wait(epfd, events, MAX_EVENTS, timeout);
         clock_update();
