@@ -582,7 +582,7 @@ static const directive_t DIRECTIVES[] = {
     {"client_body_timeout", CTX_ANY, 1, 1, 0, set_body_timeout},
     {"send_timeout", CTX_ANY, 1, 1, 0, set_send_timeout},
     {"allow_methods", CTX_ANY, 1, -1, 0, set_methods},
-    {"return", CTX_SERVER | CTX_LOCATION, 1, 2, 0, set_return},
+    {"return", CTX_ANY, 1, 2, 0, set_return},
     {"upload_store", CTX_ANY, 1, 1, 0, set_upload_store},
     {"cgi", CTX_ANY, 2, 2, 0, set_cgi},
     {"cgi_timeout", CTX_ANY, 1, 1, 0, set_cgi_timeout},

@@ -11,9 +11,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -34,6 +36,26 @@ static loop_io_t signal_io;
 static loop_timer_t grace_timer;
 static loop_timer_t drain_check;
 static bool stopping;
+static size_t max_conns = SIZE_MAX;
+static bool conn_limit_logged;
+
+/* Connections we accept: a quarter of the descriptors (and a few more) stay
+ * free for the files, pipes and logs that serving them needs. */
+static void set_conn_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {  /* use what we are allowed, as nginx's worker_rlimit_nofile */
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+        struct rlimit raised = {want, rl.rlim_max};
+        if (want > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = want;
+    }
+    size_t n = (size_t)rl.rlim_cur;
+    size_t reserve = n / 4 + 16;
+    max_conns = n > reserve + 1 ? n - reserve : 1;
+}
 
 /* ---- listening ---- */
 
@@ -138,14 +160,33 @@ static void on_accept(loop_io_t *io, uint32_t events);
 static void resume_accept(loop_timer_t *t)
 {
     listener_t *l = t->data;
+    conn_limit_logged = false;
     if (!stopping)
         loop_mod(&l->io, LOOP_IN);
+}
+
+/* Pause a listener; accepting resumes after ACCEPT_PAUSE_MS (the listener
+ * stays readable, so watching it meanwhile would spin). */
+static void pause_accept(listener_t *l)
+{
+    loop_mod(&l->io, 0);
+    loop_timer_set(&l->resume, ACCEPT_PAUSE_MS);
 }
 
 static void on_accept(loop_io_t *io, uint32_t events)
 {
     listener_t *l = io->data;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (conn_count() >= max_conns) {
+            /* keep descriptors for the files and pipes of the connections we hold */
+            if (!conn_limit_logged) {
+                log_msg(LOG_WARN, "%zu connections: the descriptor limit allows no more; pausing accepts",
+                        conn_count());
+                conn_limit_logged = true;
+            }
+            pause_accept(l);
+            return;
+        }
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -158,8 +199,7 @@ static void on_accept(loop_io_t *io, uint32_t events)
                 /* out of descriptors: serve the open connections, retry later
                  * (the listener stays readable; watching it now would spin) */
                 log_msg(LOG_WARN, "accept: %s; pausing accepts for %d ms", strerror(errno), ACCEPT_PAUSE_MS);
-                loop_mod(&l->io, 0);
-                loop_timer_set(&l->resume, ACCEPT_PAUSE_MS);
+                pause_accept(l);
                 return;
             }
             log_msg(LOG_ERR, "accept: %s", strerror(errno));
@@ -226,6 +266,7 @@ static int run_worker(void)
 {
     sigset_t set;
     block_signals(&set);
+    set_conn_limit();
     if (loop_init() != 0) {
         log_msg(LOG_ERR, "epoll_create: %s", strerror(errno));
         return 1;

@@ -182,7 +182,24 @@ void static_send_file(conn_t *c, int status, int fd, const struct stat *st, cons
     c->out.file_end = first + len;
 }
 
-static int open_status(int err) { return err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG ? 404 : 403; }
+static int open_status(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        return 404;
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+        return 403;
+    case EMFILE:
+    case ENFILE:
+        return 503;  /* out of descriptors: a retry may succeed */
+    default:
+        return 500;
+    }
+}
 
 /* A directory URI without its trailing slash: redirect to the slashed form. */
 static void redirect_slash(conn_t *c)
@@ -218,7 +235,7 @@ static void serve_directory(conn_t *c)
         if (fd < 0) {
             if (errno == ENOENT || errno == ENOTDIR)
                 continue;
-            http_error(c, 403, NULL);
+            http_error(c, open_status(errno), NULL);
             return;
         }
         struct stat st;

@@ -110,6 +110,8 @@ SITE = {
     "a/b/d.txt": b"this is a/b/d.txt\n",
     "dir/x.txt": b"x in dir\n",
     "dir/a<b>&.txt": b"funny name\n",
+    "dir/caf\u00e9 \"q\".txt": b"utf-8 name\n",
+    "dir/sub2/z.txt": b"z\n",
     "sub/index.html": b"<html>sub index</html>\n",
     "sub/other.txt": b"sub other\n",
     "errors/404.html": b"<html><body>custom not found page</body></html>\n",
@@ -138,7 +140,7 @@ def big_file(path, size=10 * 1024 * 1024):
 class Server:
     _counter = 0
 
-    def __init__(self, tmp, conf, nports=1, args=None, name=None):
+    def __init__(self, tmp, conf, nports=1, args=None, name=None, nofile=None):
         Server._counter += 1
         self.name = name or "ws%d" % Server._counter
         self.tmp = Path(tmp).resolve()
@@ -159,6 +161,7 @@ class Server:
         self.proc = None
         self.returncode = None
         self.killed = False
+        self.nofile = nofile     # RLIMIT_NOFILE soft limit for the server
 
     def substitute(self, text):
         for i in reversed(range(len(self.ports))):
@@ -172,10 +175,17 @@ class Server:
         return self.proc.pid
 
     def start(self, wait=True):
+        preexec = None
+        if self.nofile is not None:
+            limit = self.nofile
+
+            def preexec():
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen([BIN] + self.args, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, cwd=str(self.tmp),
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=preexec)
         if wait:
             self.wait_ready()
         return self
@@ -271,12 +281,12 @@ class _Factory:
         self.servers = []
 
     def __call__(self, conf, nports=1, args=None, site=True, extra_files=None, wait=True,
-                 tmp=None, setup=None):
+                 tmp=None, setup=None, nofile=None):
         """Start a server. site: fill @ROOT@ with the standard site (plus
         extra_files); setup(server): called before the start, to make more
         files (the server checks the folders its configuration names)."""
         tmp = Path(tmp) if tmp is not None else self._tmp_dir_fn()
-        srv = Server(tmp, conf, nports=nports, args=args)
+        srv = Server(tmp, conf, nports=nports, args=args, nofile=nofile)
         srv.files = make_site(srv.root, extra_files) if site else {}
         if setup is not None:
             setup(srv)

@@ -3,7 +3,7 @@ allow_methods, body size, virtual hosts, several listen addresses."""
 
 import re
 import threading
-from urllib.parse import urlsplit
+import time
 
 import pytest
 
@@ -13,6 +13,31 @@ from conftest import make_site, write_file
 
 def ctype(r):
     return r.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+MIME_CASES = [
+    ("a.htm", "text/html"),
+    ("A.HTML", "text/html"),
+    ("a.json", "application/json"),
+    ("a.svg", "image/svg+xml"),
+    ("a.jpg", "image/jpeg"),
+    ("a.jpeg", "image/jpeg"),
+    ("a.gif", "image/gif"),
+    ("a.webp", "image/webp"),
+    ("a.pdf", "application/pdf"),
+    ("a.woff2", "font/woff2"),
+    ("a.wasm", "application/wasm"),
+    ("a.mp4", "video/mp4"),
+    ("a.tar.gz", "application/gzip"),
+    ("noext", "application/octet-stream"),
+    (".hidden", "application/octet-stream"),
+]
+MIME_NAMES = [c[0] for c in MIME_CASES]
+
+
+BIG_413 = (b"<html><body><h1>413 too large</h1>\n" +
+           b"".join(b"<p>line %06d of a long error page</p>\n" % i for i in range(8000)) +
+           b"</body></html>\n")
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +75,14 @@ server {
     location /post/ { allow_methods GET POST; }
     location /small/ { client_max_body_size 10; allow_methods GET POST; }
     location /kb/ { client_max_body_size 1k; }
+    location /linger/ {
+        client_max_body_size 10;
+        allow_methods GET POST;
+        error_page 413 /errors/big413.html;
+    }
 }
 """, extra_files={
+        "errors/big413.html": BIG_413,
         "idx/index.html": b"idx index.html (must not be used)\n",
         "idx/main.html": b"idx main.html\n",
         "inh/one.txt": b"inh one\n",
@@ -61,6 +92,7 @@ server {
         "small/f.txt": b"small file\n",
         "ex": b"file ex\n",
         "exactly": b"file exactly\n",
+        **{"m/" + n: b"data" for n in MIME_NAMES},
     }, setup=make_roots)
     return s
 
@@ -286,6 +318,28 @@ def test_413_large_body_readable(srv):
         t.join(10)
 
 
+def test_413_lingering_close_big_page(srv):
+    """A 300 KB error page to a slow reader that is still sending its body:
+    closing at once with unread input would reset the connection and drop
+    the unsent part of the page; a lingering close delivers it all."""
+    size = 4 * 1024 * 1024
+    with rawhttp.Conn(srv.port, timeout=10, rcvbuf=8192) as c:
+        c.send(rawhttp.build("POST", "/linger/f.txt", [("Content-Length", str(size))]))
+
+        def pump():
+            try:
+                c.sock.sendall(b"z" * size)
+            except OSError:
+                pass
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        time.sleep(0.5)
+        r = c.read_response()
+        assert r.status == 413
+        assert r.body == BIG_413
+        t.join(10)
+
+
 def test_413_chunked(srv):
     body = b"14\r\n" + b"c" * 20 + b"\r\n0\r\n\r\n"
     r = rawhttp.get(srv.port, "/small/f.txt", [("Transfer-Encoding", "chunked")], body=body)
@@ -475,3 +529,33 @@ server {
 """, site=False)
     r = rawhttp.get(srv.port, "/readme.txt")
     assert r.status == 200 and r.body == b"hello readme\n"
+
+
+def test_index_first_existing(webserv):
+    srv = webserv("""
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+    index missing.html index.htm index.html;
+    location /zero/ {
+        client_max_body_size 0;
+    }
+}
+""", extra_files={"sub/index.htm": b"the htm index\n"})
+    r = rawhttp.get(srv.port, "/sub/")
+    assert r.status == 200
+    assert r.body == b"the htm index\n"
+    # client_max_body_size 0: no limit, so a 3 GiB POST is not refused for
+    # its size: 100 Continue (or a 405 for the lack of an upload_store)
+    with rawhttp.Conn(srv.port, timeout=3) as c:
+        c.send(rawhttp.build("POST", "/zero/x", [("Content-Length", str(3 * 1024 ** 3)),
+                                                 ("Expect", "100-continue")]))
+        r = c.read_response()
+        assert r.status in (100, 405), r
+
+
+@pytest.mark.parametrize("name,expected", MIME_CASES)
+def test_more_mime_types(srv, name, expected):
+    r = rawhttp.get(srv.port, "/m/" + name)
+    assert r.status == 200
+    assert ctype(r) == expected

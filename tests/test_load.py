@@ -177,3 +177,63 @@ def test_slowloris_does_not_delay_normal_client(srv):
     finally:
         for c in slow:
             c.close()
+
+
+
+EMFILE_CONF = """
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+    location = /ok { return 200 "ok"; }
+}
+"""
+
+
+def _crowd(port, n=100):
+    crowd = []
+    for _ in range(n):
+        crowd.append(rawhttp.Conn(port, timeout=3))
+    time.sleep(0.3)
+    return crowd
+
+
+@pytest.mark.parametrize("target,body", [("/ok", b"ok"), ("/digits.txt", b"0123456789abcdef")])
+def test_out_of_descriptors_open_connection_served(webserv, target, body):
+    """RLIMIT_NOFILE 64 and 100 clients connecting: a connection that was
+    already open goes on being served (a file too, not only a `return`)."""
+    srv = webserv(EMFILE_CONF, nofile=64)
+    first = rawhttp.Conn(srv.port, timeout=3)
+    crowd = []
+    try:
+        first.send(rawhttp.build("GET", "/readme.txt"))
+        assert first.read_response().status == 200
+        crowd = _crowd(srv.port)
+        for _ in range(3):
+            t0 = time.monotonic()
+            first.send(rawhttp.build("GET", target))
+            r = first.read_response(timeout=2)
+            assert r.status == 200, r
+            assert r.body == body
+            assert time.monotonic() - t0 < 1.0
+        assert srv.alive()
+    finally:
+        for c in crowd:
+            c.close()
+        first.close()
+
+
+def test_out_of_descriptors_recovers(webserv):
+    """Once the crowd leaves, new clients are served again."""
+    srv = webserv(EMFILE_CONF, nofile=64)
+    crowd = _crowd(srv.port)
+    for c in crowd:
+        c.close()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            r = rawhttp.get(srv.port, "/readme.txt", timeout=2)
+            break
+        except (rawhttp.Closed, rawhttp.Timeout, OSError):
+            assert time.monotonic() < deadline, "no new connection served after EMFILE"
+            time.sleep(0.1)
+    assert r.status == 200 and r.body == b"hello readme\n"

@@ -137,3 +137,19 @@ def test_error_log_format(webserv):
     for line in srv.error_log.read_text(errors="replace").splitlines():
         if line.strip():
             assert ERROR_LINE.match(line), line
+
+
+def test_error_log_stderr(webserv):
+    srv = webserv("""
+error_log stderr;
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+}
+""")
+    rawhttp.get(srv.port, "/missing")
+    rawhttp.request(srv.port, b"GET / HTTP/9.9\r\n\r\n")
+    time.sleep(0.3)
+    for line in srv.stderr().splitlines():
+        if line.strip():
+            assert ERROR_LINE.match(line), line

@@ -73,8 +73,9 @@ def test_sigterm_during_download(webserv):
     with rawhttp.Conn(srv.port, timeout=10) as c:
         c.send(rawhttp.build("GET", "/big.bin"))
         # read the head and some body
+        deadline = time.monotonic() + 5
         while b"\r\n\r\n" not in c.buf:
-            c._recv(time.monotonic() + 5)
+            assert c._recv(deadline), "closed before the response head"
         head_end = c.buf.index(b"\r\n\r\n") + 4
         srv.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 8
@@ -86,3 +87,41 @@ def test_sigterm_during_download(webserv):
     assert body == data[:len(body)], "the bytes received are not the file's"
     srv.proc.wait(8)
     assert srv.proc.returncode == 0
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _gone(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+def test_worker_processes_2(webserv):
+    srv = webserv("""
+worker_processes 2;
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+}
+""")
+    for i in range(20):
+        r = rawhttp.get(srv.port, "/readme.txt")
+        assert r.status == 200 and r.body == b"hello readme\n"
+    kids = _children(srv.pid)
+    assert len(kids) >= 2, "expected one process per worker, children: %r" % kids
+    rc = srv.stop(signal.SIGTERM)
+    assert not srv.killed and rc == 0
+    deadline = time.monotonic() + 3
+    while not all(_gone(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(k) for k in kids), "workers left running after the master exited"
+    assert not port_accepts(srv.port)

@@ -173,6 +173,9 @@ def test_autoindex_listing(srv):
     assert "a<b>&.txt" not in body
     assert re.search(r'href="(/dir/)?a%3Cb%3E%26\.txt"', body, re.I), body
     assert re.search(r'href="(/dir/)?x\.txt"', body), body
+    assert re.search(r'href="(/dir/)?caf%C3%A9%20%22q%22\.txt"', body, re.I), body
+    assert "caf\u00e9 &quot;q&quot;.txt" in body or "caf\u00e9 &#34;q&#34;.txt" in body, body
+    assert re.search(r'href="(/dir/)?sub2/"', body), body
 
 
 def test_autoindex_link_works(srv):
@@ -197,6 +200,7 @@ def test_if_none_match_304(srv):
         nxt = c.read_response()
     assert r.status == 304
     assert r.body == b""
+    assert r.headers.get("ETag") == etag
     assert nxt.status == 200 and nxt.body == b"0123456789abcdef"
 
 
