@@ -32,6 +32,7 @@
 #define LINGER_MS 5000                        /* lingering close: total */
 #define LINGER_READ_MS 2000                   /* lingering close: between reads */
 #define FREE_REQUESTS_MAX 1024
+#define OUT_LOW_WATER (16 * 1024)             /* ask a producer for more below this */
 
 enum { STEP_NEXT, STEP_WAIT };
 
@@ -62,8 +63,14 @@ static request_t *request_get(void)
     rq->loc = NULL;
     rq->scope = NULL;
     rq->status = 0;
-    rq->head_only = rq->has_body = rq->body_done = false;
-    rq->body_left = rq->body_size = rq->body_sent = 0;
+    rq->head_only = rq->has_body = rq->framing_done = rq->body_done = false;
+    rq->body_left = rq->body_size = 0;
+    rq->body_ready = 0;
+    rq->redirects = 0;
+    rq->query = STR_NULL;
+    rq->body = NULL;
+    rq->ctx = NULL;
+    rq->cleanup = NULL;
     http_chunked_init(&rq->chunk);
     return rq;
 }
@@ -90,10 +97,25 @@ void out_reset(out_t *o)
     o->fd = -1;
     o->file_off = o->file_start = o->file_end = 0;
     o->mem.start = o->mem.end = 0;
-    o->mem_sent = o->head_len = 0;
+    o->head_len = 0;
+    o->sent = 0;
+    o->more = false;
+    o->refill = NULL;
 }
 
 /* ---- close ---- */
+
+static void end_request(conn_t *c, bool ok)
+{
+    request_t *rq = c->rq;
+    if (!rq)
+        return;
+    if (rq->cleanup)
+        rq->cleanup(c, ok);
+    rq->cleanup = NULL;
+    rq->body = NULL;
+    rq->ctx = NULL;
+}
 
 static void release(loop_task_t *t)
 {
@@ -109,6 +131,9 @@ static void conn_close(conn_t *c)
 {
     if (c->state == CONN_CLOSED)
         return;
+    if (c->rq && c->rq->status && c->rq->h.head_len)
+        http_log_access(c);  /* an interrupted response is logged with what was sent */
+    end_request(c, false);
     c->state = CONN_CLOSED;
     loop_timer_stop(&c->timer);
     loop_del(&c->io);
@@ -125,7 +150,20 @@ static void conn_close(conn_t *c)
     loop_defer(&c->release);
 }
 
+void conn_abort(conn_t *c) { conn_close(c); }
+
+void conn_wake(conn_t *c)
+{
+    if (c->state != CONN_CLOSED)
+        loop_defer(&c->task);
+}
+
 /* ---- state changes ---- */
+
+static const conf_scope_t *scope_of(conn_t *c)
+{
+    return c->rq && c->rq->scope ? c->rq->scope : default_scope(c);
+}
 
 static void set_idle(conn_t *c)
 {
@@ -146,23 +184,34 @@ static void start_linger(conn_t *c)
     loop_timer_set(&c->timer, LINGER_READ_MS);
 }
 
+static void start_write(conn_t *c)
+{
+    c->state = CONN_WRITE;
+    loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
+}
+
 /* An error that ends the connection once the response is sent. */
 static void fail_request(conn_t *c, int status)
 {
     if (!c->rq)
-        return;
+        c->rq = request_get();
+    end_request(c, false);
     c->keep_alive = false;
     c->linger = true;
     http_error(c, status, NULL);
-    c->state = CONN_WRITE;
-    loop_timer_set(&c->timer, (uint64_t)default_scope(c)->send_timeout);
+    start_write(c);
 }
 
-static void start_write(conn_t *c)
+void conn_fail(conn_t *c, int status)
 {
-    c->state = CONN_WRITE;
-    const conf_scope_t *s = c->rq->scope ? c->rq->scope : default_scope(c);
-    loop_timer_set(&c->timer, (uint64_t)s->send_timeout);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->out.sent > 0) {  /* the head is out already: the status cannot change */
+        conn_close(c);
+        return;
+    }
+    fail_request(c, status);
+    conn_wake(c);
 }
 
 /* The response is out: log it, then keep the connection or close it. */
@@ -170,17 +219,16 @@ static void finish_response(conn_t *c)
 {
     request_t *rq = c->rq;
     out_t *o = &c->out;
-    rq->body_sent = (int64_t)(buf_len(&o->mem) - o->head_len) + (o->file_end - o->file_start);
     http_log_access(c);
-    const conf_scope_t *s = rq->scope ? rq->scope : default_scope(c);
-    c->idle_timeout = s->keepalive_timeout;
+    end_request(c, true);
+    c->idle_timeout = scope_of(c)->keepalive_timeout;
     out_reset(o);
     if (o->mem.cap > 64 * 1024)  /* a large listing: give the memory back */
         buf_free(&o->mem);
-    if (rq->h.head_len)
-        buf_consume(&c->in, rq->h.head_len);
     if (!rq->h.head_len || (rq->has_body && !rq->body_done))
         c->linger = true;  /* bytes of this request may still be unread */
+    else
+        buf_consume(&c->in, rq->h.head_len);
     request_put(rq);
     c->rq = NULL;
     if (!c->keep_alive || c->shutting_down) {
@@ -193,29 +241,34 @@ static void finish_response(conn_t *c)
     set_idle(c);
 }
 
-/* Head complete: route it, then read (and drop) the body or answer. */
+/* Head complete: route it, then read the body (into its handler, or
+ * dropped) and answer. */
 static void begin_request(conn_t *c)
 {
     request_t *rq = c->rq;
     c->requests++;
     http_handle(c);
-    if (!rq->has_body || rq->status == 413) {
-        if (rq->has_body)
-            c->keep_alive = false;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (rq->status == 413 || (rq->has_body && !c->keep_alive && !rq->body)) {
+        /* the body will not be read: answer and close */
+        c->keep_alive = false;
+        end_request(c, false);
         start_write(c);
         return;
     }
-    if (rq->status >= 400 && rq->h.expect_continue) {
+    if (!rq->has_body) {
+        rq->framing_done = true;
+        if (!rq->body) {
+            start_write(c);
+            return;
+        }
+    } else if (rq->status >= 400 && rq->h.expect_continue) {
         /* the client waits before sending its body: answer without it */
         c->keep_alive = false;
         start_write(c);
         return;
-    }
-    if (!c->keep_alive) {
-        start_write(c);
-        return;
-    }
-    if (rq->h.expect_continue) {
+    } else if (rq->h.expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         struct iovec iov = {(void *)cont, sizeof(cont) - 1};
         /* the previous response is fully sent, so the socket buffer has room */
@@ -225,14 +278,14 @@ static void begin_request(conn_t *c)
         }
     }
     c->state = CONN_READ_BODY;
-    const conf_scope_t *s = rq->scope ? rq->scope : default_scope(c);
-    loop_timer_set(&c->timer, (uint64_t)s->client_body_timeout);
+    loop_timer_set(&c->timer, (uint64_t)scope_of(c)->client_body_timeout);
 }
 
 /* ---- reading ---- */
 
 /* recv into the input buffer. Returns >0 bytes, 0 on EOF or error (the
- * connection is closed), -1 when there is nothing to read now. */
+ * connection is closed), -1 when there is nothing to read now, -2 when the
+ * buffer is full. */
 static ssize_t fill_input(conn_t *c)
 {
     size_t room = buf_reserve(&c->in, READ_SIZE);
@@ -289,119 +342,174 @@ static int step_read_head(conn_t *c)
     return n == -1 ? STEP_WAIT : STEP_NEXT;
 }
 
-/* Drop n body bytes that sit right after the head in the input buffer. */
-static void drop_body_bytes(conn_t *c, size_t n)
-{
-    char *body = buf_head(&c->in) + c->rq->h.head_len;
-    size_t after = buf_len(&c->in) - c->rq->h.head_len;
-    memmove(body, body + n, after - n);
-    c->in.end -= n;
-}
-
-/* Consume the body bytes buffered after the head. Returns 0, or an error status. */
-static int consume_body(conn_t *c)
+/* Turn raw body bytes (after the decoded ones) into decoded bytes: the
+ * buffer holds [head][body_ready decoded][raw]. Returns 0 or an error status. */
+static int decode_body(conn_t *c)
 {
     request_t *rq = c->rq;
-    size_t avail = buf_len(&c->in) - rq->h.head_len;
+    char *base = buf_head(&c->in) + rq->h.head_len;
+    size_t end = buf_len(&c->in) - rq->h.head_len;
+    size_t raw = end - rq->body_ready;
+    if (rq->framing_done || raw == 0)
+        return 0;
     if (!rq->h.chunked) {
-        size_t take = (int64_t)avail < rq->body_left ? avail : (size_t)rq->body_left;
+        size_t take = (int64_t)raw < rq->body_left ? raw : (size_t)rq->body_left;
         rq->body_left -= (int64_t)take;
         rq->body_size += (int64_t)take;
-        drop_body_bytes(c, take);
-        rq->body_done = rq->body_left == 0;
+        rq->body_ready += take;
+        rq->framing_done = rq->body_left == 0;
         return 0;
     }
-    const char *p = buf_head(&c->in) + rq->h.head_len;
-    size_t used = 0;
-    int64_t max = rq->scope ? rq->scope->client_max_body_size : 0;
-    while (used < avail && !rq->body_done) {
+    int64_t max = scope_of(c)->client_max_body_size;
+    size_t dst = rq->body_ready, src = rq->body_ready;
+    int status = 0;
+    while (src < end && !rq->framing_done) {
         size_t consumed, dlen;
         const char *data;
-        int rc = http_chunked_parse(&rq->chunk, p + used, avail - used, &consumed, &data, &dlen);
-        used += consumed;
+        int rc = http_chunked_parse(&rq->chunk, base + src, end - src, &consumed, &data, &dlen);
+        if (dlen) {
+            memmove(base + dst, data, dlen);
+            dst += dlen;
+        }
+        src += consumed;
         rq->body_size += (int64_t)dlen;
-        if (rc == HTTP_ERROR)
-            return rq->chunk.status;
-        if (max && rq->body_size > max)
-            return 413;
+        if (rc == HTTP_ERROR) {
+            status = rq->chunk.status;
+            break;
+        }
+        if (max && rq->body_size > max) {
+            status = 413;
+            break;
+        }
         if (rc == HTTP_OK)
-            rq->body_done = true;
+            rq->framing_done = true;
         if (consumed == 0)
             break;
     }
-    drop_body_bytes(c, used);
-    return 0;
+    memmove(base + dst, base + src, end - src);  /* close the gap left by chunk framing */
+    c->in.end -= src - dst;
+    rq->body_ready = dst;
+    return status;
 }
+
+/* Hand decoded bytes to the body's handler (or drop them). Returns bytes
+ * taken, or -status. */
+static ssize_t deliver_body(conn_t *c)
+{
+    request_t *rq = c->rq;
+    char *base = buf_head(&c->in) + rq->h.head_len;
+    size_t ready = rq->body_ready;
+    ssize_t took = rq->body ? rq->body->data(c, base, ready, rq->framing_done) : (ssize_t)ready;
+    if (took <= 0)
+        return took;
+    memmove(base, base + took, buf_len(&c->in) - rq->h.head_len - (size_t)took);
+    c->in.end -= (size_t)took;
+    rq->body_ready -= (size_t)took;
+    return took;
+}
+
+static bool flush_out(conn_t *c);
 
 static int step_read_body(conn_t *c)
 {
-    int status = consume_body(c);
+    request_t *rq = c->rq;
+    if (c->out.more && buf_len(&c->out.mem) && c->wr_ready && !flush_out(c))  /* a CGI may answer early */
+        return STEP_NEXT;
+    int status = decode_body(c);
+    ssize_t took = 0;
+    if (!status && (rq->body_ready || rq->framing_done)) {
+        took = deliver_body(c);
+        if (took < 0)
+            status = (int)-took;
+        if (c->state != CONN_READ_BODY)  /* the handler failed the request */
+            return STEP_NEXT;
+    }
     if (status) {
-        log_msg(LOG_INFO, "client %s: bad request body (%d)", c->peer, status);
-        c->rq->body_done = true;  /* whatever follows cannot be framed: linger below */
-        c->rq->has_body = false;
+        log_msg(LOG_INFO, "client %s: request body rejected (%d)", c->peer, status);
         fail_request(c, status);
         return STEP_NEXT;
     }
-    if (c->rq->body_done) {
-        start_write(c);
+    if (rq->framing_done && rq->body_ready == 0) {
+        rq->body_done = true;
+        if (rq->body)
+            rq->body->done(c);
+        if (c->state == CONN_READ_BODY)
+            start_write(c);
         return STEP_NEXT;
     }
-    if (!c->rd_ready)
-        return STEP_WAIT;
+    if (rq->framing_done || !c->rd_ready)
+        return STEP_WAIT;  /* the handler wakes us when it has room */
     ssize_t n = fill_input(c);
+    if (n == -2)
+        return STEP_WAIT;  /* buffer full of body the handler has not taken yet */
     if (n > 0)
-        loop_timer_set(&c->timer, (uint64_t)c->rq->scope->client_body_timeout);
+        loop_timer_set(&c->timer, (uint64_t)scope_of(c)->client_body_timeout);
     return n == -1 ? STEP_WAIT : STEP_NEXT;
 }
 
 /* ---- writing ---- */
 
+/* Send what the output queue holds. Returns false when the connection was
+ * closed (write error). */
+static bool flush_out(conn_t *c)
+{
+    out_t *o = &c->out;
+    for (int i = 0; i < 8 && c->wr_ready; i++) {
+        size_t mem_left = buf_len(&o->mem);
+        bool file_left = o->fd >= 0 && o->file_off < o->file_end;
+        if (!mem_left && !file_left)
+            break;
+        ssize_t n;
+        if (mem_left) {
+            struct iovec iov = {buf_head(&o->mem), mem_left};
+            n = c->tp->writev(c, &iov, 1, file_left || o->more);
+            if (n > 0) {
+                buf_consume(&o->mem, (size_t)n);
+                if ((size_t)n < mem_left)  /* socket buffer full: wait for EPOLLOUT */
+                    c->wr_ready = false;
+            }
+        } else {
+            off_t left = o->file_end - o->file_off;
+            size_t want = left > SENDFILE_MAX ? SENDFILE_MAX : (size_t)left;
+            n = c->tp->sendfile(c, o->fd, &o->file_off, want);
+            if (n > 0 && (size_t)n < want)
+                c->wr_ready = false;
+            if (n == 0) {  /* the file shrank under us */
+                log_msg(LOG_ERR, "file truncated while sending to %s", c->peer);
+                conn_close(c);
+                return false;
+            }
+        }
+        if (n > 0) {
+            o->sent += n;
+            loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            c->wr_ready = false;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        conn_close(c);  /* EPIPE, ECONNRESET: the client is gone */
+        return false;
+    }
+    if (o->more && o->refill && buf_len(&o->mem) < OUT_LOW_WATER)
+        o->refill(c);  /* room again: let the producer add more */
+    return true;
+}
+
 static int step_write(conn_t *c)
 {
     out_t *o = &c->out;
-    size_t mem_left = buf_len(&o->mem) - o->mem_sent;
+    if (!flush_out(c))
+        return STEP_NEXT;
     bool file_left = o->fd >= 0 && o->file_off < o->file_end;
-    if (!mem_left && !file_left) {
+    if (!buf_len(&o->mem) && !file_left && !o->more) {
         finish_response(c);
         return STEP_NEXT;
     }
-    if (!c->wr_ready)
-        return STEP_WAIT;
-    ssize_t n;
-    if (mem_left) {
-        struct iovec iov = {buf_head(&o->mem) + o->mem_sent, mem_left};
-        n = c->tp->writev(c, &iov, 1, file_left);
-        if (n > 0) {
-            o->mem_sent += (size_t)n;
-            if ((size_t)n < mem_left)  /* socket buffer full: wait for EPOLLOUT */
-                c->wr_ready = false;
-        }
-    } else {
-        off_t left = o->file_end - o->file_off;
-        size_t want = left > SENDFILE_MAX ? SENDFILE_MAX : (size_t)left;
-        n = c->tp->sendfile(c, o->fd, &o->file_off, want);
-        if (n > 0 && (size_t)n < want)
-            c->wr_ready = false;
-        if (n == 0) {  /* the file shrank under us */
-            log_msg(LOG_ERR, "file truncated while sending to %s", c->peer);
-            conn_close(c);
-            return STEP_NEXT;
-        }
-    }
-    if (n > 0) {
-        const conf_scope_t *s = c->rq->scope ? c->rq->scope : default_scope(c);
-        loop_timer_set(&c->timer, (uint64_t)s->send_timeout);
-        return STEP_NEXT;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->wr_ready = false;
-        return STEP_WAIT;
-    }
-    if (errno == EINTR)
-        return STEP_NEXT;
-    conn_close(c);  /* EPIPE, ECONNRESET: the client is gone */
-    return STEP_NEXT;
+    return c->wr_ready && (buf_len(&o->mem) || file_left) ? STEP_NEXT : STEP_WAIT;
 }
 
 static int step_linger(conn_t *c)
@@ -481,9 +589,12 @@ static void on_timeout(loop_timer_t *t)
         break;
     case CONN_READ_BODY:
         log_msg(LOG_INFO, "client %s timed out sending the request body", c->peer);
-        c->rq->has_body = false;
         break;
     case CONN_WRITE:
+        if (c->out.more && !buf_len(&c->out.mem)) {  /* waiting for the producer, which has its own timeout */
+            loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
+            return;
+        }
         log_msg(LOG_INFO, "client %s timed out reading the response", c->peer);
         conn_close(c);
         return;
@@ -516,10 +627,13 @@ void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t p
     c->wr_ready = true;
     buf_init(&c->in, IN_LIMIT);
     buf_init(&c->out.mem, OUT_LIMIT);
-    if (peer->sa_family == AF_INET6)
+    if (peer->sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
-    else
+        c->peer_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+    } else {
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
+        c->peer_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+    }
     (void)peerlen;
     if (loop_add(&c->io, LOOP_IN | LOOP_OUT | LOOP_RDHUP | LOOP_ET) != 0) {
         log_msg(LOG_ERR, "epoll_ctl: %s", strerror(errno));

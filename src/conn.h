@@ -42,18 +42,33 @@ typedef enum {
     CONN_CLOSED,
 } conn_state_t;
 
-/* The response being sent: memory bytes (head and small bodies) then an
- * optional file range sent with sendfile. */
+/* The response being sent: memory bytes (the head, small bodies, streamed
+ * CGI output) then an optional file range sent with sendfile. A producer
+ * (CGI) may still be adding to mem while it is sent: `more` is set and
+ * `refill` is called when mem has drained. */
 typedef struct {
     buf_t mem;
-    size_t mem_sent;
-    size_t head_len;  /* bytes of mem that are the response head */
+    size_t head_len;    /* bytes of the response head, for the log */
+    int64_t sent;       /* bytes sent so far */
     int fd;
     off_t file_off, file_start, file_end;
+    bool more;
+    void (*refill)(conn_t *c);
 } out_t;
 
 /* Drop what is queued (closing the file) and start an empty response. */
 void out_reset(out_t *o);
+
+/* Where a request body goes; NULL in request_t means it is read and dropped. */
+typedef struct {
+    /* Take up to len decoded body bytes, return how many were taken: fewer
+     * (even 0) when the consumer is full, which then wakes the connection
+     * (conn_wake) when it has room; or -status to fail the request. `last`:
+     * the body ends with these bytes. */
+    ssize_t (*data)(conn_t *c, const char *p, size_t len, bool last);
+    /* The whole body has been taken: prepare (or start) the response. */
+    void (*done)(conn_t *c);
+} body_handler_t;
 
 /* The request in progress. Kept on a free list between requests so that
  * a busy connection allocates nothing per request. */
@@ -65,14 +80,19 @@ typedef struct request {
     const conf_scope_t *scope;
     buf_t path;          /* decoded, normalized URI path, NUL-terminated */
     buf_t fspath;        /* file system path */
+    str_t query;         /* raw query string (of an internal redirect, or the target's) */
     int status;
     bool head_only;      /* HEAD: headers without the body */
-    /* body framing */
+    /* body framing: [head][body_ready decoded bytes][raw bytes] in conn->in */
     int64_t body_left;   /* Content-Length bytes still to come */
     http_chunked_t chunk;
-    int64_t body_size;   /* bytes of body received */
-    bool has_body, body_done;
-    int64_t body_sent;   /* response body bytes sent, for the log */
+    int64_t body_size;   /* decoded body bytes received */
+    size_t body_ready;
+    bool has_body, framing_done, body_done;
+    int redirects;       /* internal redirects so far */
+    const body_handler_t *body;
+    void *ctx;                           /* the handler's state */
+    void (*cleanup)(conn_t *c, bool ok); /* at the end of the request; ok = response sent */
 } request_t;
 
 struct conn {
@@ -93,6 +113,7 @@ struct conn {
     uint64_t linger_deadline;
     int64_t idle_timeout;
     char peer[64];
+    int peer_port;
     buf_t in;
     out_t out;
     request_t *rq;
@@ -100,6 +121,14 @@ struct conn {
 };
 
 void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t peerlen);
+/* Run the connection's state machine after the current batch of events
+ * (a producer or consumer of its request changed state). */
+void conn_wake(conn_t *c);
+/* Abandon the request with an error status: the response replaces anything
+ * prepared, and the connection closes after it. */
+void conn_fail(conn_t *c, int status);
+/* Close now (the response cannot be completed). */
+void conn_abort(conn_t *c);
 /* Stop accepting keep-alive and close idle connections (graceful stop). */
 void conn_shutdown_all(void);
 size_t conn_count(void);

@@ -292,7 +292,8 @@ void http_log_access(conn_t *c)
             rl++;
     }
     log_escaped(&b, (str_t){start, rl}, 1024);
-    buf_appendf(&b, "\" %d %lld \"", rq->status, (long long)rq->body_sent);
+    int64_t body_sent = c->out.sent > (int64_t)c->out.head_len ? c->out.sent - (int64_t)c->out.head_len : 0;
+    buf_appendf(&b, "\" %d %lld \"", rq->status, (long long)body_sent);
     if (h->head_len) {
         log_escaped(&b, http_header_get(h, d, "referer"), 512);
         buf_appends(&b, "\" \"");
