@@ -57,6 +57,7 @@ static request_t *request_get(void)
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->path, HTTP_MAX_URI + 1);
         buf_init(&rq->fspath, 2 * HTTP_MAX_URI);
+        buf_init(&rq->target, HTTP_MAX_URI + 1);
     }
     http_request_init(&rq->h);
     rq->srv = NULL;
@@ -80,6 +81,7 @@ static void request_put(request_t *rq)
     if (nfree_requests >= FREE_REQUESTS_MAX) {
         buf_free(&rq->path);
         buf_free(&rq->fspath);
+        buf_free(&rq->target);
         free(rq);
         return;
     }

@@ -80,6 +80,7 @@ typedef struct request {
     const conf_scope_t *scope;
     buf_t path;          /* decoded, normalized URI path, NUL-terminated */
     buf_t fspath;        /* file system path */
+    buf_t target;        /* the URI of an internal redirect */
     str_t query;         /* raw query string (of an internal redirect, or the target's) */
     int status;
     bool head_only;      /* HEAD: headers without the body */

@@ -12,7 +12,10 @@
 #include "log.h"
 #include "mime.h"
 #include "path.h"
+#include "cgi.h"
+#include "delete.h"
 #include "static.h"
+#include "upload.h"
 
 #define SERVER_NAME "webserv/0.1"
 
@@ -189,36 +192,13 @@ static void do_return(conn_t *c, const conf_scope_t *s)
         buf_append(&c->out.mem, text, len);
 }
 
-void http_handle(conn_t *c)
+/* Route the normalized path in rq->path and run its handler. */
+static void dispatch(conn_t *c)
 {
     request_t *rq = c->rq;
     http_request_t *h = &rq->h;
-    const char *d = buf_head(&c->in);
-    c->keep_alive = h->keep_alive && !c->shutting_down;
-    rq->head_only = h->method == HTTP_HEAD;
-    rq->has_body = h->chunked || h->content_length > 0;
-    rq->body_left = h->content_length > 0 ? h->content_length : 0;
-
-    listener_t *l = c->listener;
-    rq->srv = h->host.len ? conf_find_server(l->servers, l->nservers, d + h->host.off, h->host.len)
-                          : default_server(c);
-    str_t raw = http_span_str(d, h->path);
-    if (raw.len == 0)
-        raw = STR_LIT("/");
-    if (buf_reserve(&rq->path, raw.len + 1) < raw.len + 1) {
-        http_error(c, 414, NULL);
-        return;
-    }
-    long n = path_normalize(raw, rq->path.data);
-    if (n < 0) {
-        log_msg(LOG_INFO, "client %s: bad request path \"%.*s\"", c->peer, (int)(raw.len > 200 ? 200 : raw.len),
-                raw.ptr);
-        http_error(c, 400, NULL);
-        return;
-    }
-    rq->path.start = 0;
-    rq->path.end = (size_t)n;
-    rq->loc = conf_find_location(rq->srv, rq->path.data, (size_t)n);
+    size_t n = buf_len(&rq->path);
+    rq->loc = conf_find_location(rq->srv, rq->path.data, n);
     const conf_scope_t *s = rq->scope = rq->loc ? &rq->loc->s : &rq->srv->s;
     if (s->keepalive_timeout == 0)  /* as in nginx: keep-alive disabled */
         c->keep_alive = false;
@@ -241,16 +221,102 @@ void http_handle(conn_t *c)
         do_return(c, s);
         return;
     }
+    if (cgi_serve(c))
+        return;
     switch (h->method) {
     case HTTP_GET:
     case HTTP_HEAD:
         static_serve(c);
         return;
-    default:
-        /* uploads, DELETE and CGI are not built yet: only GET and HEAD can be served here */
-        method_not_allowed(c, s->methods & (HTTP_GET | HTTP_HEAD));
+    case HTTP_DELETE:
+        delete_serve(c);
+        return;
+    default:  /* POST, PUT */
+        if (s->upload_store) {
+            upload_start(c);
+            return;
+        }
+        /* nothing here takes a body: name what does work */
+        method_not_allowed(c, s->methods & ~(unsigned)(HTTP_POST | HTTP_PUT));
         return;
     }
+}
+
+/* Decode and normalize a raw URI path into rq->path. Returns 0 or -1 (400). */
+static int set_path(conn_t *c, str_t raw)
+{
+    request_t *rq = c->rq;
+    if (raw.len == 0)
+        raw = STR_LIT("/");
+    if (buf_reserve(&rq->path, raw.len + 1) < raw.len + 1)
+        return -1;
+    long n = path_normalize(raw, rq->path.data);
+    if (n < 0) {
+        log_msg(LOG_INFO, "client %s: bad request path \"%.*s\"", c->peer, (int)(raw.len > 200 ? 200 : raw.len),
+                raw.ptr);
+        return -1;
+    }
+    rq->path.start = 0;
+    rq->path.end = (size_t)n;
+    return 0;
+}
+
+void http_handle(conn_t *c)
+{
+    request_t *rq = c->rq;
+    http_request_t *h = &rq->h;
+    const char *d = buf_head(&c->in);
+    c->keep_alive = h->keep_alive && !c->shutting_down;
+    rq->head_only = h->method == HTTP_HEAD;
+    rq->has_body = h->chunked || h->content_length > 0;
+    rq->body_left = h->content_length > 0 ? h->content_length : 0;
+    rq->query = http_span_str(d, h->query);
+
+    listener_t *l = c->listener;
+    rq->srv = h->host.len ? conf_find_server(l->servers, l->nservers, d + h->host.off, h->host.len)
+                          : default_server(c);
+    if (set_path(c, http_span_str(d, h->path)) != 0) {
+        http_error(c, 400, NULL);
+        return;
+    }
+    dispatch(c);
+}
+
+#define MAX_INTERNAL_REDIRECTS 10
+
+void http_internal_redirect(conn_t *c, const char *uri, size_t len)
+{
+    request_t *rq = c->rq;
+    if (rq->cleanup)
+        rq->cleanup(c, false);
+    rq->cleanup = NULL;
+    rq->body = NULL;  /* what is left of the body is read and dropped */
+    rq->ctx = NULL;
+    out_reset(&c->out);
+    if (++rq->redirects > MAX_INTERNAL_REDIRECTS) {
+        log_msg(LOG_ERR, "too many internal redirects at \"%.*s\"", (int)len, uri);
+        http_error(c, 500, NULL);
+        conn_wake(c);
+        return;
+    }
+    /* the URI must outlive the CGI's buffers */
+    buf_t *keep = &rq->target;
+    keep->start = keep->end = 0;
+    if (buf_append(keep, uri, len) != 0) {
+        http_error(c, 500, NULL);
+        conn_wake(c);
+        return;
+    }
+    const char *u = buf_head(keep);
+    const char *q = memchr(u, '?', len);
+    size_t plen = q ? (size_t)(q - u) : len;
+    rq->query = q ? (str_t){q + 1, len - plen - 1} : STR_NULL;
+    rq->h.method = rq->head_only ? HTTP_HEAD : HTTP_GET;
+    if (set_path(c, (str_t){u, plen}) != 0)
+        http_error(c, 400, NULL);
+    else
+        dispatch(c);
+    conn_wake(c);
 }
 
 /* Copy s into the log line, escaping quotes, backslashes and bytes that

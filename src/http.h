@@ -20,6 +20,10 @@ void http_head_start(conn_t *c, int status);
 /* ... then Content-Length (when >= 0), Connection and the blank line. */
 void http_head_end(conn_t *c, int64_t content_length);
 
+/* Answer the request as a GET of `uri` instead (a CGI's local redirect):
+ * the current handler's state is released first. */
+void http_internal_redirect(conn_t *c, const char *uri, size_t len);
+
 const char *http_reason(int status);
 void http_log_access(conn_t *c);
 

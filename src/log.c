@@ -27,6 +27,8 @@ int log_open(const char *path)
     return 0;
 }
 
+int log_fd(void) { return error_fd; }
+
 void log_msg(int level, const char *fmt, ...)
 {
     char line[2048];

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgi.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
@@ -248,9 +249,12 @@ static void begin_stop(void)
 static void on_signal(loop_io_t *io, uint32_t events)
 {
     struct signalfd_siginfo si;
-    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
             begin_stop();
+        else if (si.ssi_signo == SIGCHLD)
+            cgi_reap();
+    }
 }
 
 static int block_signals(sigset_t *set)
@@ -289,6 +293,7 @@ static int run_worker(void)
         }
     }
     int rc = loop_run();
+    cgi_kill_all();
     return rc == 0 ? 0 : 1;
 }
 
@@ -348,6 +353,7 @@ static int run_master(int nworkers)
 int server_run(conf_t *conf)
 {
     signal(SIGPIPE, SIG_IGN);  /* a client that goes away is an EPIPE, not a death */
+    signal(SIGXFSZ, SIG_IGN);  /* a file over RLIMIT_FSIZE is an EFBIG (507), not a death */
     if (conf->worker_processes <= 1)
         return run_worker();
     return run_master(conf->worker_processes);

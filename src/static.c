@@ -210,7 +210,7 @@ static void redirect_slash(conn_t *c)
     buf_appends(&loc, "Location: ");
     path_url_encode(&loc, rq->path.data, buf_len(&rq->path));
     buf_append(&loc, "/", 1);
-    str_t q = http_span_str(buf_head(&c->in), rq->h.query);
+    str_t q = rq->query;
     if (q.len) {
         buf_append(&loc, "?", 1);
         buf_append(&loc, q.ptr, q.len);

@@ -1,0 +1,714 @@
+/* CGI (RFC 3875).
+ *
+ * The interpreter named by the location's `cgi` line runs the script with
+ * the request's meta-variables. Its stdout is a non-blocking pipe in the
+ * loop: the header block is parsed, then the body streams into the
+ * connection's output queue, never more than OUT_HIGH bytes at a time
+ * (back-pressure: the pipe is read again when the client has taken some).
+ * A Content-Length body streams into its stdin pipe the same way; a
+ * chunked one is spooled to an unlinked temporary file first, so that
+ * CONTENT_LENGTH can be given. Children are reaped on SIGCHLD. */
+#include "cgi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgi_parse.h"
+#include "http.h"
+#include "log.h"
+
+#define OUT_HIGH (64 * 1024)     /* CGI output queued for the client, at most */
+#define IN_MAX (64 * 1024)       /* body bytes queued for the CGI, at most */
+#define READ_MAX (16 * 1024)
+#define CHUNK_HEAD 10            /* "%08x\r\n" */
+#define ENV_MAX (64 * 1024)
+#define ENV_VARS 200
+
+typedef struct cgi {
+    conn_t *c;
+    struct cgi *prev, *next;
+    pid_t pid;
+    bool exited;
+    loop_io_t out_io, in_io;   /* fd -1 once closed */
+    bool out_ready, in_ready;
+    loop_timer_t timer;
+    buf_t head;                /* the header block, until parsed */
+    bool head_done, chunked, redirect_pending;
+    int64_t out_left;          /* body bytes the CGI announced and has not sent; -1 = none */
+    buf_t in;                  /* body bytes on their way to stdin */
+    int spool;                 /* chunked body, spooled; -1 = none */
+    int64_t spool_size;
+    bool input_done;           /* every body byte has been handed over */
+    char script[4096], script_uri[HTTP_MAX_URI + 1], path_info[HTTP_MAX_URI + 1];
+    const char *interpreter;
+} cgi_t;
+
+static cgi_t *running;
+
+static void unlink_running(cgi_t *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else if (running == g)
+        running = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    g->prev = g->next = NULL;
+}
+
+static void close_io(loop_io_t *io)
+{
+    if (io->fd < 0)
+        return;
+    loop_del(io);
+    close(io->fd);
+    io->fd = -1;
+}
+
+static void kill_child(cgi_t *g)
+{
+    if (g->pid > 0 && !g->exited)
+        kill(-g->pid, SIGKILL);  /* its process group: whatever it started too */
+}
+
+/* ---- finding the script ---- */
+
+/* The first path prefix, at a segment end, that has a cgi extension.
+ * Returns 1 with the script found, 0 when no prefix has one, 404/403 when
+ * one has but is not a runnable file. */
+static int find_script(conn_t *c, cgi_t *g)
+{
+    request_t *rq = c->rq;
+    const conf_scope_t *s = rq->scope;
+    const char *path = rq->path.data;
+    size_t len = buf_len(&rq->path);
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/')
+            continue;
+        for (size_t k = 0; k < s->ncgis; k++) {
+            const char *ext = s->cgis[k].ext;
+            size_t el = strlen(ext);
+            if (i <= el || memcmp(path + i - el, ext, el) != 0 || path[i - el - 1] == '/')
+                continue;
+            if ((size_t)snprintf(g->script, sizeof(g->script), "%s%.*s", s->root, (int)i, path) >= sizeof(g->script))
+                return 404;
+            struct stat st;
+            if (stat(g->script, &st) != 0)
+                return errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+            if (!S_ISREG(st.st_mode))
+                continue;  /* a folder named like a script */
+            memcpy(g->script_uri, path, i);
+            g->script_uri[i] = '\0';
+            memcpy(g->path_info, path + i, len - i);
+            g->path_info[len - i] = '\0';
+            g->interpreter = s->cgis[k].interpreter;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- environment ---- */
+
+typedef struct {
+    buf_t b;
+    size_t offs[ENV_VARS];
+    size_t n;
+} env_t;
+
+static void env_add(env_t *e, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void env_add(env_t *e, const char *name, const char *fmt, ...)
+{
+    if (e->n == ENV_VARS)
+        return;
+    size_t at = buf_len(&e->b);
+    char val[HTTP_MAX_URI * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof(val), fmt, ap);
+    va_end(ap);
+    if (buf_appendf(&e->b, "%s=%s", name, val) != 0 || buf_append(&e->b, "", 1) != 0) {
+        e->b.end = at;
+        return;
+    }
+    e->offs[e->n++] = at;
+}
+
+/* HTTP_* for each request header; repeated headers joined with ", ". */
+static void env_headers(env_t *e, const http_request_t *h, const char *d)
+{
+    for (size_t i = 0; i < h->nheaders; i++) {
+        str_t name = http_span_str(d, h->headers[i].name);
+        if (str_ieq(name, "content-length") || str_ieq(name, "content-type") || str_ieq(name, "proxy") ||
+            str_ieq(name, "transfer-encoding") ||
+            memchr(name.ptr, '_', name.len))  /* "X_A" would pass for "X-A" */
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = str_ieq_str(http_span_str(d, h->headers[j].name), name);
+        if (seen)
+            continue;
+        char key[256 + 6] = "HTTP_";
+        size_t n = 5;
+        for (size_t k = 0; k < name.len && n < sizeof(key) - 1; k++) {
+            char ch = name.ptr[k];
+            key[n++] = ch == '-' ? '_' : (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+        }
+        key[n] = '\0';
+        buf_t v;
+        buf_init(&v, HTTP_MAX_HEAD);
+        for (size_t j = i; j < h->nheaders; j++) {
+            if (!str_ieq_str(http_span_str(d, h->headers[j].name), name))
+                continue;
+            str_t val = http_span_str(d, h->headers[j].value);
+            if (buf_len(&v))
+                buf_append(&v, ", ", 2);
+            buf_append(&v, val.ptr, val.len);
+        }
+        env_add(e, key, "%.*s", (int)buf_len(&v), buf_len(&v) ? buf_head(&v) : "");
+        buf_free(&v);
+    }
+}
+
+static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
+{
+    request_t *rq = c->rq;
+    const http_request_t *h = &rq->h;
+    const char *d = buf_head(&c->in);
+    const conf_scope_t *s = rq->scope;
+    buf_init(&e->b, ENV_MAX);
+    e->n = 0;
+    env_add(e, "GATEWAY_INTERFACE", "CGI/1.1");
+    env_add(e, "SERVER_SOFTWARE", "webserv/0.1");
+    env_add(e, "SERVER_PROTOCOL", "HTTP/1.%d", h->version_minor);
+    if (h->host.len)
+        env_add(e, "SERVER_NAME", "%.*s", (int)h->host.len, d + h->host.off);
+    else if (rq->srv->nnames)
+        env_add(e, "SERVER_NAME", "%s", rq->srv->names[0]);
+    else
+        env_add(e, "SERVER_NAME", "%s", c->listener->addr->text);
+    env_add(e, "SERVER_PORT", "%d", c->listener->addr->port);
+    env_add(e, "REQUEST_METHOD", "%s", http_method_name(h->method));
+    str_t target = http_span_str(d, h->target);
+    env_add(e, "REQUEST_URI", "%.*s", (int)target.len, target.ptr);
+    env_add(e, "QUERY_STRING", "%.*s", (int)rq->query.len, rq->query.ptr ? rq->query.ptr : "");
+    env_add(e, "SCRIPT_NAME", "%s", g->script_uri);
+    env_add(e, "SCRIPT_FILENAME", "%s", g->script);
+    env_add(e, "PATH_INFO", "%s", g->path_info);
+    if (g->path_info[0])
+        env_add(e, "PATH_TRANSLATED", "%s%s", s->root, g->path_info);
+    env_add(e, "DOCUMENT_ROOT", "%s", s->root);
+    env_add(e, "REMOTE_ADDR", "%s", c->peer);
+    env_add(e, "REMOTE_PORT", "%d", c->peer_port);
+    if (content_length >= 0)
+        env_add(e, "CONTENT_LENGTH", "%lld", (long long)content_length);
+    str_t ctype = http_header_get(h, d, "content-type");
+    if (ctype.ptr)
+        env_add(e, "CONTENT_TYPE", "%.*s", (int)ctype.len, ctype.ptr);
+    env_add(e, "REDIRECT_STATUS", "200");  /* php-cgi refuses to run without it */
+    env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin");
+    env_headers(e, h, d);
+}
+
+/* ---- output: stdout -> the client ---- */
+
+static void on_stdout(loop_io_t *io, uint32_t events);
+static void read_output(cgi_t *g);
+
+static void refill(conn_t *c)
+{
+    cgi_t *g = c->rq ? c->rq->ctx : NULL;
+    if (g && g->out_ready)
+        read_output(g);
+}
+
+static void put_hex8(char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--, n >>= 4)
+        p[i] = hex[n & 15];
+    p[8] = '\r';
+    p[9] = '\n';
+}
+
+/* Body bytes already in place at out.mem's end + (chunked ? CHUNK_HEAD : 0). */
+static void commit_body(cgi_t *g, size_t n)
+{
+    conn_t *c = g->c;
+    buf_t *m = &c->out.mem;
+    if (g->out_left >= 0 && (int64_t)n > g->out_left)
+        n = (size_t)g->out_left;  /* past the announced length: dropped */
+    if (g->out_left >= 0)
+        g->out_left -= (int64_t)n;
+    if (c->rq->head_only || n == 0 || c->rq->status == 204 || c->rq->status == 304)
+        return;
+    if (g->chunked) {
+        put_hex8(m->data + m->end, n);
+        memcpy(m->data + m->end + CHUNK_HEAD + n, "\r\n", 2);
+        m->end += CHUNK_HEAD + n + 2;
+    } else {
+        m->end += n;
+    }
+}
+
+/* Copy body bytes that arrived with the header block. */
+static void copy_body(cgi_t *g, const char *p, size_t n)
+{
+    buf_t *m = &g->c->out.mem;
+    while (n) {
+        size_t k = n > READ_MAX ? READ_MAX : n;
+        if (buf_reserve(m, k + CHUNK_HEAD + 2) < k + CHUNK_HEAD + 2)
+            return;
+        memcpy(m->data + m->end + (g->chunked ? CHUNK_HEAD : 0), p, k);
+        commit_body(g, k);
+        p += k;
+        n -= k;
+    }
+}
+
+static void start_response(cgi_t *g, const cgi_head_t *h, int status)
+{
+    conn_t *c = g->c;
+    request_t *rq = c->rq;
+    buf_t *m = &c->out.mem;
+    http_head_start(c, status);
+    if (h->content_type.len)
+        buf_appendf(m, "Content-Type: %.*s\r\n", (int)h->content_type.len, h->content_type.ptr);
+    if (h->location.len)
+        buf_appendf(m, "Location: %.*s\r\n", (int)h->location.len, h->location.ptr);
+    for (size_t i = 0; i < h->nfields; i++)
+        buf_appendf(m, "%.*s: %.*s\r\n", (int)h->fields[i].name.len, h->fields[i].name.ptr,
+                    (int)h->fields[i].value.len, h->fields[i].value.ptr);
+    bool bodyless = status == 204 || status == 304 || (status >= 100 && status < 200);
+    g->out_left = h->content_length;
+    if (h->content_length < 0 && !bodyless && !rq->head_only) {
+        if (rq->h.version_minor == 1) {
+            buf_appends(m, "Transfer-Encoding: chunked\r\n");
+            g->chunked = true;
+        } else {
+            c->keep_alive = false;  /* HTTP/1.0: the body ends when the connection does */
+        }
+    }
+    http_head_end(c, bodyless ? -1 : h->content_length);
+    g->head_done = true;
+}
+
+static void fail(cgi_t *g, int status, const char *why)
+{
+    log_msg(LOG_ERR, "cgi \"%s\": %s", g->script, why);
+    conn_fail(g->c, status);  /* ends the request: g is freed */
+}
+
+/* Returns false when g is gone (the request failed). */
+static bool parse_head(cgi_t *g)
+{
+    cgi_head_t h;
+    ssize_t n = cgi_parse_head(buf_head(&g->head), buf_len(&g->head), &h);
+    if (n == 0)
+        return true;
+    if (n < 0) {
+        fail(g, 502, "malformed response header");
+        return false;
+    }
+    size_t rest = buf_len(&g->head) - (size_t)n;
+    int status = h.status;
+    if (!status && h.location.len && h.location.ptr[0] == '/' && rest == 0) {
+        /* local redirect (RFC 3875 6.2.2), if no body follows: decided at EOF */
+        g->redirect_pending = true;
+        return true;
+    }
+    if (!status)
+        status = h.location.len ? 302 : 200;
+    start_response(g, &h, status);
+    copy_body(g, buf_head(&g->head) + n, rest);
+    return true;
+}
+
+static void finish_output(cgi_t *g)
+{
+    conn_t *c = g->c;
+    close_io(&g->out_io);
+    if (!g->head_done) {
+        if (g->redirect_pending) {
+            cgi_head_t h;
+            cgi_parse_head(buf_head(&g->head), buf_len(&g->head), &h);
+            char uri[HTTP_MAX_URI + 1];
+            size_t len = h.location.len < HTTP_MAX_URI ? h.location.len : HTTP_MAX_URI;
+            memcpy(uri, h.location.ptr, len);
+            uri[len] = '\0';
+            http_internal_redirect(c, uri, len);  /* ends this request's CGI: g is freed */
+            return;
+        }
+        fail(g, 502, buf_len(&g->head) ? "incomplete response header" : "no output");
+        return;
+    }
+    if (g->chunked && !c->rq->head_only)
+        buf_append(&c->out.mem, "0\r\n\r\n", 5);
+    if (g->out_left > 0) {
+        log_msg(LOG_ERR, "cgi \"%s\": output shorter than its Content-Length", g->script);
+        c->keep_alive = false;
+    }
+    c->out.more = false;
+    conn_wake(c);
+}
+
+static void read_output(cgi_t *g)
+{
+    conn_t *c = g->c;
+    while (g->out_ready && g->out_io.fd >= 0) {
+        char *dst;
+        size_t room;
+        buf_t *m = &c->out.mem;
+        if (!g->head_done && !g->redirect_pending) {
+            room = buf_reserve(&g->head, 4096);
+            if (room == 0) {
+                fail(g, 502, "response header too large");
+                return;
+            }
+            dst = g->head.data + g->head.end;
+        } else {
+            if (buf_len(m) >= OUT_HIGH)
+                break;  /* the client is slower: read again on refill */
+            if (buf_reserve(m, READ_MAX + CHUNK_HEAD + 2) < READ_MAX + CHUNK_HEAD + 2)
+                break;
+            dst = m->data + m->end + (g->chunked ? CHUNK_HEAD : 0);
+            room = READ_MAX;
+        }
+        ssize_t n = read(g->out_io.fd, dst, room);
+        if (n > 0) {
+            if ((size_t)n < room)
+                g->out_ready = false;
+            if (g->redirect_pending) {  /* a body after all: an ordinary redirect */
+                g->redirect_pending = false;
+                cgi_head_t h;
+                cgi_parse_head(buf_head(&g->head), buf_len(&g->head), &h);
+                char moved[READ_MAX];
+                memcpy(moved, dst, (size_t)n);
+                start_response(g, &h, 302);
+                copy_body(g, moved, (size_t)n);
+            } else if (!g->head_done) {
+                g->head.end += (size_t)n;
+                if (!parse_head(g))
+                    return;
+            } else {
+                commit_body(g, (size_t)n);
+            }
+            continue;
+        }
+        if (n == 0) {
+            finish_output(g);
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            finish_output(g);
+            return;
+        }
+        g->out_ready = false;
+    }
+    if (g->head_done)
+        conn_wake(c);
+}
+
+static void on_stdout(loop_io_t *io, uint32_t events)
+{
+    cgi_t *g = io->data;
+    g->out_ready = true;
+    read_output(g);
+}
+
+/* ---- input: the request body -> stdin ---- */
+
+static void pump_input(cgi_t *g)
+{
+    size_t before = buf_len(&g->in);
+    while (g->in_io.fd >= 0 && g->in_ready) {
+        if (!buf_len(&g->in) && g->spool >= 0) {
+            size_t room = buf_reserve(&g->in, IN_MAX);
+            ssize_t r = read(g->spool, g->in.data + g->in.end, room);
+            if (r > 0)
+                g->in.end += (size_t)r;
+            else {
+                close(g->spool);
+                g->spool = -1;
+            }
+        }
+        if (!buf_len(&g->in))
+            break;
+        ssize_t n = write(g->in_io.fd, buf_head(&g->in), buf_len(&g->in));
+        if (n > 0) {
+            if ((size_t)n < buf_len(&g->in))
+                g->in_ready = false;
+            buf_consume(&g->in, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            g->in_ready = false;
+            break;
+        }
+        /* EPIPE: the script does not want (the rest of) the body */
+        close_io(&g->in_io);
+        buf_consume(&g->in, buf_len(&g->in));
+    }
+    if (g->in_io.fd >= 0 && g->input_done && !buf_len(&g->in) && g->spool < 0)
+        close_io(&g->in_io);  /* EOF for the script */
+    if (buf_len(&g->in) < before || g->in_io.fd < 0)
+        conn_wake(g->c);  /* the body reader may go on */
+}
+
+static void on_stdin(loop_io_t *io, uint32_t events)
+{
+    cgi_t *g = io->data;
+    g->in_ready = true;
+    pump_input(g);
+}
+
+static ssize_t stream_data(conn_t *c, const char *p, size_t len, bool last)
+{
+    cgi_t *g = c->rq->ctx;
+    if (g->in_io.fd < 0)
+        return (ssize_t)len;  /* stdin closed: drop the rest */
+    size_t room = IN_MAX > buf_len(&g->in) ? IN_MAX - buf_len(&g->in) : 0;
+    size_t take = len < room ? len : room;
+    buf_append(&g->in, p, take);
+    if (last && take == len)
+        g->input_done = true;
+    pump_input(g);
+    return (ssize_t)take;
+}
+
+static void stream_done(conn_t *c)
+{
+    cgi_t *g = c->rq->ctx;
+    g->input_done = true;
+    pump_input(g);
+}
+
+/* ---- spawning ---- */
+
+static void on_timeout(loop_timer_t *t)
+{
+    cgi_t *g = t->data;
+    log_msg(LOG_ERR, "cgi \"%s\" (pid %d) timed out: killed", g->script, (int)g->pid);
+    kill_child(g);
+    if (g->head_done)
+        conn_abort(g->c);  /* the status is sent already: cut the response short */
+    else
+        conn_fail(g->c, 504);
+}
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+/* fork + execve. Returns 0, or a status (503 when no process can be made). */
+static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
+{
+    int out[2], in[2] = {-1, -1};
+    if (pipe2(out, O_CLOEXEC) != 0)
+        return 503;
+    int child_in;
+    if (content_length > 0) {
+        if (pipe2(in, O_CLOEXEC) != 0) {
+            close(out[0]);
+            close(out[1]);
+            return 503;
+        }
+        child_in = in[0];
+    } else {
+        child_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    env_t env;
+    build_env(c, g, &env, content_length);
+    char *envp[ENV_VARS + 1];
+    for (size_t i = 0; i < env.n; i++)
+        envp[i] = env.b.data + env.offs[i];
+    envp[env.n] = NULL;
+    char dir[sizeof(g->script)];
+    memcpy(dir, g->script, sizeof(dir));
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    char *argv[] = {(char *)g->interpreter, g->script, NULL};
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* the child: only async-signal-safe calls until execve */
+        setpgid(0, 0);
+        dup2(child_in, 0);
+        dup2(out[1], 1);
+        if (log_fd() != 2)
+            dup2(log_fd(), 2);
+        if (chdir(dir) != 0)
+            _exit(127);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);  /* the server blocks signals for signalfd */
+        signal(SIGPIPE, SIG_DFL);               /* ignored dispositions survive execve */
+        signal(SIGXFSZ, SIG_DFL);
+        execve(g->interpreter, argv, envp);
+        _exit(127);
+    }
+    int err = errno;
+    buf_free(&env.b);
+    close(out[1]);
+    if (child_in >= 0)
+        close(child_in);
+    if (pid < 0) {
+        log_msg(LOG_ERR, "fork for cgi \"%s\": %s", g->script, strerror(err));
+        close(out[0]);
+        if (in[1] >= 0)
+            close(in[1]);
+        return 503;
+    }
+    g->pid = pid;
+    g->next = running;
+    if (running)
+        running->prev = g;
+    running = g;
+    set_nonblock(out[0]);
+    g->out_io = (loop_io_t){.fd = out[0], .fn = on_stdout, .data = g};
+    loop_add(&g->out_io, LOOP_IN | LOOP_RDHUP | LOOP_ET);
+    if (in[1] >= 0) {
+        set_nonblock(in[1]);
+        g->in_io = (loop_io_t){.fd = in[1], .fn = on_stdin, .data = g};
+        loop_add(&g->in_io, LOOP_OUT | LOOP_ET);
+    }
+    g->timer.fn = on_timeout;
+    g->timer.data = g;
+    loop_timer_set(&g->timer, (uint64_t)c->rq->scope->cgi_timeout);
+    return 0;
+}
+
+/* ---- chunked bodies: spooled first ---- */
+
+static ssize_t spool_data(conn_t *c, const char *p, size_t len, bool last)
+{
+    cgi_t *g = c->rq->ctx;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(g->spool, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_msg(LOG_ERR, "cgi body spool: %s", strerror(errno));
+            return errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? -507 : -500;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    g->spool_size += (int64_t)len;
+    return (ssize_t)len;
+}
+
+static const body_handler_t STREAM_HANDLER = {stream_data, stream_done};
+
+static void spool_done(conn_t *c)
+{
+    cgi_t *g = c->rq->ctx;
+    lseek(g->spool, 0, SEEK_SET);
+    int rc = spawn(c, g, g->spool_size);
+    if (rc) {
+        conn_fail(c, rc);
+        return;
+    }
+    g->input_done = true;
+    pump_input(g);
+}
+
+static const body_handler_t SPOOL_HANDLER = {spool_data, spool_done};
+
+/* ---- the request ---- */
+
+static void cleanup(conn_t *c, bool ok)
+{
+    cgi_t *g = c->rq->ctx;
+    if (!g)
+        return;
+    close_io(&g->out_io);
+    close_io(&g->in_io);
+    if (g->spool >= 0)
+        close(g->spool);
+    loop_timer_stop(&g->timer);
+    kill_child(g);  /* a script still running when its request ends */
+    unlink_running(g);
+    buf_free(&g->head);
+    buf_free(&g->in);
+    free(g);
+    c->rq->ctx = NULL;
+    c->out.refill = NULL;
+}
+
+bool cgi_serve(conn_t *c)
+{
+    request_t *rq = c->rq;
+    if (!rq->scope->ncgis)
+        return false;
+    cgi_t *g = xcalloc(1, sizeof(*g));
+    int found = find_script(c, g);
+    if (found != 1) {
+        free(g);
+        if (found)
+            http_error(c, found, NULL);
+        return found != 0;
+    }
+    g->c = c;
+    g->spool = -1;
+    g->out_io.fd = g->in_io.fd = -1;
+    g->out_left = -1;
+    buf_init(&g->head, CGI_MAX_HEAD + 4096);
+    buf_init(&g->in, IN_MAX);
+    rq->ctx = g;
+    rq->cleanup = cleanup;
+    c->out.more = true;  /* the response comes from the script */
+    c->out.refill = refill;
+    if (rq->h.chunked) {
+        g->spool = open(P_tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (g->spool < 0) {
+            log_msg(LOG_ERR, "cgi body spool in %s: %s", P_tmpdir, strerror(errno));
+            c->out.more = false;
+            http_error(c, 500, NULL);
+            return true;
+        }
+        rq->body = &SPOOL_HANDLER;
+        return true;
+    }
+    int rc = spawn(c, g, rq->has_body ? rq->h.content_length : -1);
+    if (rc) {
+        c->out.more = false;
+        http_error(c, rc, NULL);
+        return true;
+    }
+    if (rq->has_body)
+        rq->body = &STREAM_HANDLER;
+    return true;
+}
+
+void cgi_reap(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (cgi_t *g = running; g; g = g->next)
+            if (g->pid == pid) {
+                g->exited = true;
+                if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+                    log_msg(LOG_ERR, "cgi \"%s\" died of signal %d", g->script, WTERMSIG(status));
+            }
+    }
+}
+
+void cgi_kill_all(void)
+{
+    for (cgi_t *g = running; g; g = g->next)
+        kill_child(g);
+}

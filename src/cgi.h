@@ -1,0 +1,18 @@
+/* CGI (RFC 3875): fork + execve of the location's interpreter; its stdin
+ * and stdout pipes are non-blocking and driven by the same event loop. */
+#ifndef WEBSERV_CGI_H
+#define WEBSERV_CGI_H
+
+#include <stdbool.h>
+
+#include "conn.h"
+
+/* If the request path names a script with a `cgi` extension of its
+ * location, run it (or prepare 404/503) and return true; else false. */
+bool cgi_serve(conn_t *c);
+/* SIGCHLD: reap every exited child (no zombie, ever). */
+void cgi_reap(void);
+/* Kill every running CGI (the worker is exiting). */
+void cgi_kill_all(void);
+
+#endif

@@ -1,0 +1,56 @@
+/* DELETE of a file under the location's root or upload_store.
+ * The URI path is already normalized (it cannot climb out of either). */
+#include "delete.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+
+/* The upload_store file for this URI, when the location has a store and
+ * the file exists there; else the root file. */
+static int target_path(request_t *rq, char *out, size_t len)
+{
+    const char *path = rq->path.data;
+    const conf_scope_t *s = rq->scope;
+    if (s->upload_store && rq->loc && !rq->loc->exact) {
+        const char *rest = path + rq->loc->prefix_len;
+        while (*rest == '/')
+            rest++;
+        struct stat st;
+        if ((size_t)snprintf(out, len, "%s/%s", s->upload_store, rest) < len && lstat(out, &st) == 0)
+            return 0;
+    }
+    return (size_t)snprintf(out, len, "%s%s", s->root, path) < len ? 0 : -1;
+}
+
+void delete_serve(conn_t *c)
+{
+    char file[8192 + 4096];
+    if (target_path(c->rq, file, sizeof(file)) != 0) {
+        http_error(c, 414, NULL);
+        return;
+    }
+    struct stat st;
+    if (lstat(file, &st) != 0) {
+        http_error(c, errno == ENOENT || errno == ENOTDIR ? 404 : 403, NULL);
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        http_error(c, 403, NULL);
+        return;
+    }
+    if (unlink(file) != 0) {
+        int err = errno;
+        log_msg(LOG_ERR, "unlink \"%s\": %s", file, strerror(err));
+        http_error(c, err == ENOENT ? 404 : err == EBUSY || err == ETXTBSY ? 409 : err == EACCES || err == EPERM ? 403 : 500,
+                   NULL);
+        return;
+    }
+    http_head_start(c, 204);
+    http_head_end(c, -1);
+}

@@ -1,0 +1,9 @@
+/* DELETE of a file under the location's root or upload_store. */
+#ifndef WEBSERV_DELETE_H
+#define WEBSERV_DELETE_H
+
+#include "conn.h"
+
+void delete_serve(conn_t *c);
+
+#endif

@@ -1,0 +1,298 @@
+/* Request bodies to disk (upload_store).
+ *
+ * Every file is written to a hidden temporary name in the store (created
+ * with O_EXCL) and renamed to its final name only when the whole body has
+ * arrived, so a reader never sees half a file and an aborted upload leaves
+ * nothing behind: the request's cleanup unlinks what was not committed. */
+#include "upload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "http.h"
+#include "log.h"
+#include "multipart.h"
+#include "path.h"
+
+#define UPLOAD_MAX_FILES 64
+#define UPLOAD_NAME_MAX 200
+
+typedef struct {
+    char tmp[48];                    /* temporary name in the store */
+    char name[UPLOAD_NAME_MAX + 1];  /* final name; "" = generate one */
+    bool committed;
+} stored_t;
+
+typedef struct {
+    int dirfd;       /* the store */
+    int fd;          /* file being written, -1 between parts */
+    bool multipart;
+    bool replaced;   /* a PUT that replaced an existing file */
+    multipart_t *mp;
+    stored_t files[UPLOAD_MAX_FILES];
+    size_t nfiles;
+} upload_t;
+
+static unsigned upload_counter;
+
+void upload_sanitize_name(const char *in, size_t len, char *out, size_t outlen)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++)
+        if (in[i] == '/' || in[i] == '\\')
+            start = i + 1;
+    size_t n = 0;
+    for (size_t i = start; i < len && n + 1 < outlen && n < UPLOAD_NAME_MAX; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch >= 0x80 ||
+                  strchr(".-_ ()+,@", ch) != NULL;
+        out[n++] = ok && ch ? (char)ch : '_';
+    }
+    if (n && out[0] == '.')  /* no hidden files, no "." or ".." */
+        out[0] = '_';
+    out[n] = '\0';
+}
+
+static int write_status(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG ? 507 : 500; }
+
+/* Open a new temporary file in the store for files[nfiles]. Returns 0 or a status. */
+static int open_temp(upload_t *up, const char *name)
+{
+    if (up->nfiles == UPLOAD_MAX_FILES)
+        return 413;
+    stored_t *f = &up->files[up->nfiles];
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(f->tmp, sizeof(f->tmp), ".webserv-%d-%u.tmp", (int)getpid(), ++upload_counter);
+        up->fd = openat(up->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (up->fd >= 0) {
+            snprintf(f->name, sizeof(f->name), "%s", name);
+            f->committed = false;
+            up->nfiles++;
+            return 0;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    log_msg(LOG_ERR, "cannot create an upload file: %s", strerror(errno));
+    return write_status(errno);
+}
+
+static int write_all(upload_t *up, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(up->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_msg(LOG_ERR, "upload write: %s", strerror(errno));
+            return write_status(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int close_file(upload_t *up)
+{
+    int rc = 0;
+    if (up->fd >= 0 && close(up->fd) != 0)
+        rc = write_status(errno);  /* e.g. a quota noticed at close */
+    up->fd = -1;
+    return rc;
+}
+
+/* ---- multipart callbacks ---- */
+
+static int part_begin(void *ctx, const char *name, const char *filename)
+{
+    upload_t *up = ctx;
+    (void)name;
+    if (!filename || !filename[0])  /* a plain form field, or no file chosen */
+        return 0;
+    char clean[UPLOAD_NAME_MAX + 1];
+    upload_sanitize_name(filename, strlen(filename), clean, sizeof(clean));
+    return open_temp(up, clean);
+}
+
+static int part_data(void *ctx, const char *data, size_t len)
+{
+    upload_t *up = ctx;
+    return up->fd >= 0 ? write_all(up, data, len) : 0;
+}
+
+static int part_end(void *ctx) { return close_file(ctx); }
+
+static const multipart_cb_t MULTIPART_CB = {part_begin, part_data, part_end};
+
+/* ---- body handler ---- */
+
+static ssize_t upload_data(conn_t *c, const char *p, size_t len, bool last)
+{
+    upload_t *up = c->rq->ctx;
+    if (up->multipart) {
+        ssize_t n = multipart_feed(up->mp, p, len, last, &MULTIPART_CB, up);
+        return n < 0 ? -(ssize_t)up->mp->status : n;
+    }
+    int rc = write_all(up, p, len);
+    return rc ? -rc : (ssize_t)len;
+}
+
+static void generated_name(char *out, size_t len)
+{
+    snprintf(out, len, "upload-%08llx-%04x%04x", (unsigned long long)clock_wall(), (unsigned)getpid() & 0xffff,
+             ++upload_counter & 0xffff);
+}
+
+/* Rename the temporary files to their names. Returns 0 or a status. */
+static int commit(upload_t *up)
+{
+    for (size_t i = 0; i < up->nfiles; i++) {
+        stored_t *f = &up->files[i];
+        bool generate = f->name[0] == '\0';
+        for (int tries = 0; tries < 100; tries++) {
+            if (generate)
+                generated_name(f->name, sizeof(f->name));
+            /* a generated name never replaces a file; a chosen one does */
+            int rc = renameat2(up->dirfd, f->tmp, up->dirfd, f->name, generate ? RENAME_NOREPLACE : 0);
+            if (rc == 0) {
+                f->committed = true;
+                break;
+            }
+            if (!generate || errno != EEXIST) {
+                log_msg(LOG_ERR, "upload rename to \"%s\": %s", f->name, strerror(errno));
+                return 500;
+            }
+        }
+        if (!f->committed)
+            return 500;
+    }
+    return 0;
+}
+
+static void respond_created(conn_t *c, upload_t *up)
+{
+    request_t *rq = c->rq;
+    const char *prefix = rq->loc && !rq->loc->exact ? rq->loc->prefix : "/";
+    size_t plen = strlen(prefix);
+    bool slash = plen && prefix[plen - 1] == '/';
+    buf_t uri, body;
+    buf_init(&uri, 4 * HTTP_MAX_URI);
+    buf_init(&body, 64 * 1024);
+    buf_appends(&body, "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>201 Created</title></head>\n"
+                       "<body>\n<h1>Created</h1>\n<ul>\n");
+    for (size_t i = 0; i < up->nfiles; i++) {
+        size_t mark = buf_len(&uri);
+        buf_appends(&uri, prefix);
+        if (!slash)
+            buf_append(&uri, "/", 1);
+        path_url_encode(&uri, up->files[i].name, strlen(up->files[i].name));
+        buf_append(&uri, "", 1);
+        const char *u = buf_head(&uri) + mark;
+        buf_appends(&body, "<li><a href=\"");
+        path_html_escape(&body, u, strlen(u));
+        buf_appends(&body, "\">");
+        path_html_escape(&body, up->files[i].name, strlen(up->files[i].name));
+        buf_appends(&body, "</a></li>\n");
+    }
+    buf_appends(&body, "</ul>\n</body>\n</html>\n");
+    http_head_start(c, 201);
+    buf_appendf(&c->out.mem, "Location: %s\r\nContent-Type: text/html; charset=utf-8\r\n", buf_head(&uri));
+    http_head_end(c, (int64_t)buf_len(&body));
+    if (!rq->head_only)
+        buf_append(&c->out.mem, buf_head(&body), buf_len(&body));
+    buf_free(&uri);
+    buf_free(&body);
+}
+
+static void upload_done(conn_t *c)
+{
+    upload_t *up = c->rq->ctx;
+    int rc = close_file(up);
+    if (!rc && up->nfiles == 0)
+        rc = 400;  /* a form without a file */
+    if (!rc && !up->multipart) {
+        struct stat st;
+        up->replaced = up->files[0].name[0] && fstatat(up->dirfd, up->files[0].name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    }
+    if (!rc)
+        rc = commit(up);
+    if (rc) {
+        conn_fail(c, rc);
+        return;
+    }
+    if (up->replaced && c->rq->h.method == HTTP_PUT) {
+        http_head_start(c, 204);
+        http_head_end(c, -1);
+        return;
+    }
+    respond_created(c, up);
+}
+
+static void upload_cleanup(conn_t *c, bool ok)
+{
+    upload_t *up = c->rq->ctx;
+    if (!up)
+        return;
+    if (up->fd >= 0)
+        close(up->fd);
+    for (size_t i = 0; i < up->nfiles; i++)
+        if (!up->files[i].committed)
+            unlinkat(up->dirfd, up->files[i].tmp, 0);
+    close(up->dirfd);
+    free(up->mp);
+    free(up);
+}
+
+static const body_handler_t UPLOAD_HANDLER = {upload_data, upload_done};
+
+void upload_start(conn_t *c)
+{
+    request_t *rq = c->rq;
+    const char *d = buf_head(&c->in);
+    str_t ctype = http_header_get(&rq->h, d, "content-type");
+    bool multipart = ctype.ptr && ctype.len >= 10 && strncasecmp(ctype.ptr, "multipart/", 10) == 0;
+    char name[UPLOAD_NAME_MAX + 1] = "";
+    if (!multipart && rq->h.method == HTTP_PUT) {
+        const char *path = rq->path.data;
+        size_t len = buf_len(&rq->path);
+        if (path[len - 1] == '/') {  /* a PUT names a file, not a folder */
+            http_error(c, 409, NULL);
+            return;
+        }
+        upload_sanitize_name(path, len, name, sizeof(name));
+    }
+    upload_t *up = xcalloc(1, sizeof(*up));
+    up->fd = -1;
+    up->multipart = multipart;
+    up->dirfd = open(rq->scope->upload_store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (up->dirfd < 0) {
+        log_msg(LOG_ERR, "upload_store \"%s\": %s", rq->scope->upload_store, strerror(errno));
+        free(up);
+        http_error(c, 500, NULL);
+        return;
+    }
+    rq->ctx = up;
+    rq->cleanup = upload_cleanup;
+    if (multipart) {
+        up->mp = xmalloc(sizeof(*up->mp));
+        if (multipart_init(up->mp, ctype) != 0) {
+            http_error(c, 400, NULL);
+            return;
+        }
+    } else {
+        int rc = open_temp(up, name);
+        if (rc) {
+            http_error(c, rc, NULL);
+            return;
+        }
+    }
+    rq->body = &UPLOAD_HANDLER;
+}
