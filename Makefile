@@ -31,6 +31,7 @@ tests/unit/run: $(LIBSRCS) $(UNITSRCS) $(HDRS) $(wildcard tests/unit/*.h)
 	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -Isrc -o $@ $(LIBSRCS) $(UNITSRCS)
 
 run: webserv
+	@./tests/install-deps.sh run
 	./webserv
 
 unit: tests/unit/run
@@ -39,12 +40,13 @@ unit: tests/unit/run
 deps:
 	@./tests/install-deps.sh
 
-# Unit tests (sanitized), then the integration suite against the release
-# build and again against the sanitizer build.
+# Unit tests (sanitized), the integration suite against the release build
+# and again against the sanitizer build, then the browser test of the demo.
 test: deps webserv webserv-asan tests/unit/run
 	./tests/unit/run
 	$(PYTEST) -q tests
 	WEBSERV_BIN=./webserv-asan $(PYTEST) -q tests
+	bash tests/browser/run.sh
 
 clean:
 	rm -f webserv webserv-asan tests/unit/run

@@ -73,7 +73,8 @@ static size_t read_entries(const char *dirpath, entry_t **out, bool *truncated)
         v[n++] = (entry_t){xstrdup(de->d_name), S_ISDIR(st.st_mode), st.st_size, st.st_mtime};
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), entry_cmp);
+    if (n > 1)  /* qsort(NULL, 0) is undefined */
+        qsort(v, n, sizeof(*v), entry_cmp);
     *out = v;
     return n;
 }

@@ -39,6 +39,7 @@ typedef struct cgi {
     bool exited;
     loop_io_t out_io, in_io;   /* fd -1 once closed */
     bool out_ready, in_ready;
+    bool out_hup;              /* the script closed its stdout */
     loop_timer_t timer;
     buf_t head;                /* the header block, until parsed */
     bool head_done, chunked, redirect_pending;
@@ -384,7 +385,7 @@ static void read_output(cgi_t *g)
         }
         ssize_t n = read(g->out_io.fd, dst, room);
         if (n > 0) {
-            if ((size_t)n < room)
+            if ((size_t)n < room && !g->out_hup)  /* drained; with a hang-up pending, read on to the EOF */
                 g->out_ready = false;
             if (g->redirect_pending) {  /* a body after all: an ordinary redirect */
                 g->redirect_pending = false;
@@ -423,6 +424,8 @@ static void on_stdout(loop_io_t *io, uint32_t events)
 {
     cgi_t *g = io->data;
     g->out_ready = true;
+    if (events & (LOOP_HUP | LOOP_RDHUP | LOOP_ERR))
+        g->out_hup = true;  /* edge-triggered: this is the only word of it */
     read_output(g);
 }
 

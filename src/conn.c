@@ -234,7 +234,7 @@ static void finish_response(conn_t *c)
     request_put(rq);
     c->rq = NULL;
     if (!c->keep_alive || c->shutting_down) {
-        if (c->linger || buf_len(&c->in))
+        if ((c->linger || buf_len(&c->in)) && !c->shutting_down)
             start_linger(c);
         else
             conn_close(c);
@@ -464,7 +464,9 @@ static bool flush_out(conn_t *c)
         ssize_t n;
         if (mem_left) {
             struct iovec iov = {buf_head(&o->mem), mem_left};
-            n = c->tp->writev(c, &iov, 1, file_left || o->more);
+            /* MSG_MORE only when the file surely follows: for a producer's
+             * output it could hold the last bytes back for 200 ms */
+            n = c->tp->writev(c, &iov, 1, file_left);
             if (n > 0) {
                 buf_consume(&o->mem, (size_t)n);
                 if ((size_t)n < mem_left)  /* socket buffer full: wait for EPOLLOUT */
@@ -662,7 +664,8 @@ void conn_shutdown_all(void)
     while (c) {
         conn_t *next = c->next;
         c->shutting_down = true;
-        if (c->state == CONN_READ_HEAD && buf_len(&c->in) == 0 && (!c->rq || !c->rq->h.pos))
+        bool idle = c->state == CONN_READ_HEAD && buf_len(&c->in) == 0 && (!c->rq || !c->rq->h.pos);
+        if (idle || c->state == CONN_LINGER)  /* nothing more to send them */
             conn_close(c);
         c = next;
     }

@@ -331,3 +331,69 @@ server {
 def basic_conf(server_extra="", main_extra=""):
     """A one-server configuration on @PORT@ with the site root."""
     return main_extra + BASIC_CONF % server_extra
+
+
+# ---------------------------------------------------------------------------
+# Process inspection and polling (uploads, DELETE, CGI tests)
+
+def proc_status_kib(pid, field):
+    """A `kB` field of /proc/PID/status (VmHWM, VmRSS ...) in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def vm_hwm(pid):
+    """Peak resident set size of PID in bytes."""
+    return proc_status_kib(pid, "VmHWM") * 1024
+
+
+def proc_stat(pid):
+    """(state, ppid) of PID from /proc/PID/stat, or None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("latin-1")
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return rest[0], int(rest[1])
+
+
+def children(pid):
+    """[(child pid, state)] of the processes whose parent is PID."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = proc_stat(int(name))
+        if st is not None and st[1] == pid:
+            out.append((int(name), st[0]))
+    return out
+
+
+def zombie_children(pid):
+    return [c for c, state in children(pid) if state == "Z"]
+
+
+def pid_running(pid):
+    """True while PID exists and is not a zombie."""
+    st = proc_stat(pid)
+    return st is not None and st[0] not in ("Z", "X")
+
+
+def wait_for(pred, timeout=2.0, interval=0.02):
+    """Poll pred() until it returns a true value or timeout passes; returns
+    the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def dir_names(path):
+    """Set of the entry names in a folder (hidden ones included)."""
+    return set(os.listdir(path))

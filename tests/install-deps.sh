@@ -1,10 +1,16 @@
 #!/bin/sh
-# Install what the test suite needs from Debian's archive, when missing.
+# Install from Debian's archive what is missing:
+#   install-deps.sh        what the test suite needs
+#   install-deps.sh run    what the demo configuration needs (`make run`)
 set -e
 need=""
-[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
-[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null || need="$need python3-pytest-timeout"
-command -v curl >/dev/null 2>&1 || need="$need curl"
+[ -x /usr/bin/php-cgi ] || need="$need php-cgi"
+[ -x /usr/bin/python3 ] || need="$need python3"
+if [ "${1:-test}" != run ]; then
+    /usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
+    /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null || need="$need python3-pytest-timeout"
+    command -v curl >/dev/null 2>&1 || need="$need curl"
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "missing:$need (run as root or install them)" >&2

@@ -184,6 +184,17 @@ def test_autoindex_link_works(srv):
     assert r.body == b"funny name\n"
 
 
+def test_autoindex_empty_folder(srv):
+    """An empty listing (no visible entry) is a page too, not a crash."""
+    (srv.root / "dir" / "empty").mkdir(exist_ok=True)
+    (srv.root / "dir" / "empty" / ".hidden").write_text("x")
+    r = rawhttp.get(srv.port, "/dir/empty/")
+    assert r.status == 200
+    assert b"Index of /dir/empty/" in r.body
+    assert b".hidden" not in r.body
+    assert rawhttp.get(srv.port, "/dir/").status == 200  # the server is still up
+
+
 def test_autoindex_off_no_index_403(srv):
     r = rawhttp.get(srv.port, "/a/")
     assert r.status == 403
