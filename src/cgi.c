@@ -573,6 +573,7 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
             close(in[1]);
         return 503;
     }
+    setpgid(pid, pid);  /* also here: a kill(-pid) may come before the child's own setpgid */
     g->pid = pid;
     g->next = running;
     if (running)
