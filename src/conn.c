@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "filecache.h"
 #include "http.h"
 #include "log.h"
 
@@ -94,9 +95,11 @@ static void request_put(request_t *rq)
 
 void out_reset(out_t *o)
 {
-    if (o->fd >= 0)
-        close(o->fd);
-    o->fd = -1;
+    filecache_release(o->entry);
+    o->entry = NULL;
+    o->body = NULL;
+    o->body_len = 0;
+    o->file = -1;
     o->file_off = o->file_start = o->file_end = 0;
     o->mem.start = o->mem.end = 0;
     o->head_len = 0;
@@ -458,24 +461,33 @@ static bool flush_out(conn_t *c)
     out_t *o = &c->out;
     for (int i = 0; i < 8 && c->wr_ready; i++) {
         size_t mem_left = buf_len(&o->mem);
-        bool file_left = o->fd >= 0 && o->file_off < o->file_end;
-        if (!mem_left && !file_left)
+        bool file_left = o->file >= 0 && o->file_off < o->file_end;
+        if (!mem_left && !o->body_len && !file_left)
             break;
         ssize_t n;
-        if (mem_left) {
-            struct iovec iov = {buf_head(&o->mem), mem_left};
+        if (mem_left || o->body_len) {
+            struct iovec iov[2];
+            int cnt = 0;
+            if (mem_left)
+                iov[cnt++] = (struct iovec){buf_head(&o->mem), mem_left};
+            if (o->body_len)
+                iov[cnt++] = (struct iovec){(void *)o->body, o->body_len};
             /* MSG_MORE only when the file surely follows: for a producer's
              * output it could hold the last bytes back for 200 ms */
-            n = c->tp->writev(c, &iov, 1, file_left);
+            size_t want = mem_left + o->body_len;
+            n = c->tp->writev(c, iov, cnt, file_left);
             if (n > 0) {
-                buf_consume(&o->mem, (size_t)n);
-                if ((size_t)n < mem_left)  /* socket buffer full: wait for EPOLLOUT */
+                size_t from_mem = (size_t)n < mem_left ? (size_t)n : mem_left;
+                buf_consume(&o->mem, from_mem);
+                o->body += (size_t)n - from_mem;
+                o->body_len -= (size_t)n - from_mem;
+                if ((size_t)n < want)  /* socket buffer full: wait for EPOLLOUT */
                     c->wr_ready = false;
             }
         } else {
             off_t left = o->file_end - o->file_off;
             size_t want = left > SENDFILE_MAX ? SENDFILE_MAX : (size_t)left;
-            n = c->tp->sendfile(c, o->fd, &o->file_off, want);
+            n = c->tp->sendfile(c, o->file, &o->file_off, want);
             if (n > 0 && (size_t)n < want)
                 c->wr_ready = false;
             if (n == 0) {  /* the file shrank under us */
@@ -508,12 +520,12 @@ static int step_write(conn_t *c)
     out_t *o = &c->out;
     if (!flush_out(c))
         return STEP_NEXT;
-    bool file_left = o->fd >= 0 && o->file_off < o->file_end;
-    if (!buf_len(&o->mem) && !file_left && !o->more) {
+    bool pending = buf_len(&o->mem) || o->body_len || (o->file >= 0 && o->file_off < o->file_end);
+    if (!pending && !o->more) {
         finish_response(c);
         return STEP_NEXT;
     }
-    return c->wr_ready && (buf_len(&o->mem) || file_left) ? STEP_NEXT : STEP_WAIT;
+    return c->wr_ready && pending ? STEP_NEXT : STEP_WAIT;
 }
 
 static int step_linger(conn_t *c)
@@ -627,7 +639,7 @@ void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t p
     c->release.data = c;
     c->tp = &transport_plain;
     c->listener = l;
-    c->out.fd = -1;
+    c->out.file = -1;
     c->wr_ready = true;
     buf_init(&c->in, IN_LIMIT);
     buf_init(&c->out.mem, OUT_LIMIT);

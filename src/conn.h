@@ -42,16 +42,20 @@ typedef enum {
     CONN_CLOSED,
 } conn_state_t;
 
-/* The response being sent: memory bytes (the head, small bodies, streamed
- * CGI output) then an optional file range sent with sendfile. A producer
- * (CGI) may still be adding to mem while it is sent: `more` is set and
- * `refill` is called when mem has drained. */
+/* The response being sent, in order: memory bytes (the head, small bodies,
+ * streamed CGI output), borrowed body bytes (a cached file's content),
+ * then a file range sent with sendfile. A producer (CGI) may still be
+ * adding to mem while it is sent: `more` is set and `refill` is called
+ * when mem has drained. */
 typedef struct {
     buf_t mem;
-    size_t head_len;    /* bytes of the response head, for the log */
-    int64_t sent;       /* bytes sent so far */
-    int fd;
+    const char *body;       /* not owned: held alive by `entry` */
+    size_t body_len;
+    int file;               /* descriptor for sendfile, -1 = none (not owned) */
     off_t file_off, file_start, file_end;
+    struct fc_entry *entry; /* released at the end of the response */
+    size_t head_len;        /* bytes of the response head, for the log */
+    int64_t sent;           /* bytes sent so far */
     bool more;
     void (*refill)(conn_t *c);
 } out_t;

@@ -14,6 +14,7 @@
 #include "path.h"
 #include "cgi.h"
 #include "delete.h"
+#include "filecache.h"
 #include "static.h"
 #include "upload.h"
 
@@ -104,26 +105,34 @@ static int try_error_page(conn_t *c, int status, const char *extra)
     const conf_location_t *loc = conf_find_location(srv, ep->uri, strlen(ep->uri));
     const char *root = loc ? loc->s.root : srv->s.root;
     char file[4096];
-    if ((size_t)snprintf(file, sizeof(file), "%s%s", root, ep->uri) >= sizeof(file))
+    int n = snprintf(file, sizeof(file), "%s%s", root, ep->uri);
+    if (n < 0 || (size_t)n >= sizeof(file))
         return -1;
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
+    fc_entry_t *e = filecache_get(file, (size_t)n);
+    if (!e)
         return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    if (!S_ISREG(e->st.st_mode)) {
+        filecache_release(e);
         return -1;
     }
+    /* the page with the error's status: no validators, so no 304 or range */
+    out_t *o = &c->out;
     http_head_start(c, status);
-    buf_appendf(&c->out.mem, "Content-Type: %s\r\n%s", mime_type(ep->uri, strlen(ep->uri)), extra ? extra : "");
-    http_head_end(c, st.st_size);
-    if (c->rq->head_only) {
-        close(fd);
+    buf_appendf(&o->mem, "Content-Type: %s\r\n%s", mime_type(ep->uri, strlen(ep->uri)), extra ? extra : "");
+    http_head_end(c, e->st.st_size);
+    if (c->rq->head_only || e->st.st_size == 0) {
+        filecache_release(e);
         return 0;
     }
-    c->out.fd = fd;
-    c->out.file_off = 0;
-    c->out.file_end = st.st_size;
+    o->entry = e;
+    if (e->data) {
+        o->body = e->data;
+        o->body_len = (size_t)e->st.st_size;
+    } else {
+        o->file = e->fd;
+        o->file_off = o->file_start = 0;
+        o->file_end = e->st.st_size;
+    }
     return 0;
 }
 

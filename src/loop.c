@@ -196,10 +196,12 @@ int loop_run(void)
             log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
             return -1;
         }
-        for (int i = 0; i < n; i++) {
-            loop_io_t *io = events[i].data.ptr;
-            io->fn(io, events[i].events);
-        }
+        for (int pass = 0; pass < 2; pass++)  /* urgent ones first (cache invalidation) */
+            for (int i = 0; i < n; i++) {
+                loop_io_t *io = events[i].data.ptr;
+                if (io->urgent == (pass == 0))
+                    io->fn(io, events[i].events);
+            }
         run_tasks();
         run_timers();
     }

@@ -15,6 +15,7 @@ struct loop_io {
     int fd;
     loop_io_fn fn;
     void *data;
+    bool urgent;  /* dispatched before the other events of its batch */
 };
 
 typedef struct loop_timer loop_timer_t;

@@ -24,6 +24,7 @@
 #include "cgi.h"
 #include "clock.h"
 #include "conn.h"
+#include "filecache.h"
 #include "log.h"
 #include "loop.h"
 
@@ -38,6 +39,7 @@ static loop_timer_t grace_timer;
 static loop_timer_t drain_check;
 static bool stopping;
 static size_t max_conns = SIZE_MAX;
+static size_t max_cached_fds = 256;
 static bool conn_limit_logged;
 
 /* Connections we accept: a quarter of the descriptors (and a few more) stay
@@ -56,6 +58,7 @@ static void set_conn_limit(void)
     size_t n = (size_t)rl.rlim_cur;
     size_t reserve = n / 4 + 16;
     max_conns = n > reserve + 1 ? n - reserve : 1;
+    max_cached_fds = n / 16 < 1024 ? n / 16 : 1024;  /* a part of the reserve */
 }
 
 /* ---- listening ---- */
@@ -275,6 +278,7 @@ static int run_worker(void)
         log_msg(LOG_ERR, "epoll_create: %s", strerror(errno));
         return 1;
     }
+    filecache_init(max_cached_fds);
     signal_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     signal_io.fn = on_signal;
     if (signal_io.fd < 0 || loop_add(&signal_io, LOOP_IN) != 0) {

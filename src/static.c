@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "filecache.h"
 #include "http.h"
 #include "log.h"
 #include "mime.h"
@@ -25,11 +26,6 @@ static int build_fspath(request_t *rq, const char *suffix)
         return -1;
     f->end--;  /* keep the NUL out of the length */
     return 0;
-}
-
-static void etag_of(const struct stat *st, char *out, size_t len)
-{
-    snprintf(out, len, "\"%llx-%llx\"", (unsigned long long)st->st_mtime, (unsigned long long)st->st_size);
 }
 
 /* If-None-Match: a list of entity-tags or "*"; weak comparison (RFC 9110 13.1.2). */
@@ -136,26 +132,28 @@ static bool if_range_ok(conn_t *c, const struct stat *st, const char *etag)
     return t >= 0 && t == st->st_mtime;
 }
 
-void static_send_file(conn_t *c, int status, int fd, const struct stat *st, const char *name)
+void static_send(conn_t *c, int status, fc_entry_t *e)
 {
     request_t *rq = c->rq;
-    char etag[48], lastmod[HTTP_DATE_LEN + 1];
-    etag_of(st, etag, sizeof(etag));
-    http_date_format(st->st_mtime, lastmod);
+    out_t *o = &c->out;
+    const struct stat *st = &e->st;
     off_t first = 0, last = st->st_size - 1;
     if (status == 200) {
-        if (not_modified(c, st, etag)) {
-            close(fd);
+        if (not_modified(c, st, e->etag)) {
+            filecache_release(e);
             http_head_start(c, 304);
-            buf_appendf(&c->out.mem, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
+            /* the cached fields minus Content-Type and Accept-Ranges: Last-Modified and ETag */
+            const char *lm = strstr(e->fields, "Last-Modified:");
+            const char *ar = strstr(e->fields, "Accept-Ranges:");
+            buf_append(&o->mem, lm, (size_t)(ar - lm));
             http_head_end(c, -1);
             return;
         }
         str_t range = http_header_get(&rq->h, buf_head(&c->in), "range");
-        if (range.ptr && if_range_ok(c, st, etag)) {
+        if (range.ptr && if_range_ok(c, st, e->etag)) {
             int rr = parse_range(range, st->st_size, &first, &last);
             if (rr < 0) {
-                close(fd);
+                filecache_release(e);
                 char cr[64];
                 snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld\r\n", (long long)st->st_size);
                 http_error(c, 416, cr);
@@ -167,19 +165,24 @@ void static_send_file(conn_t *c, int status, int fd, const struct stat *st, cons
     }
     off_t len = st->st_size ? last - first + 1 : 0;
     http_head_start(c, status);
-    buf_appendf(&c->out.mem, "Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
-                mime_type(name, strlen(name)), lastmod, etag);
+    buf_append(&o->mem, e->fields, e->fields_len);
     if (status == 206)
-        buf_appendf(&c->out.mem, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
+        buf_appendf(&o->mem, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
                     (long long)st->st_size);
     http_head_end(c, len);
     if (rq->head_only || len == 0) {
-        close(fd);
+        filecache_release(e);
         return;
     }
-    c->out.fd = fd;
-    c->out.file_start = c->out.file_off = first;
-    c->out.file_end = first + len;
+    o->entry = e;  /* keeps the content or descriptor alive while sending */
+    if (e->data) {
+        o->body = e->data + first;
+        o->body_len = (size_t)len;
+    } else {
+        o->file = e->fd;
+        o->file_start = o->file_off = first;
+        o->file_end = first + len;
+    }
 }
 
 static int open_status(int err)
@@ -231,19 +234,18 @@ static void serve_directory(conn_t *c)
     for (size_t i = 0; i < s->nindex; i++) {
         if (build_fspath(rq, s->index[i]) != 0)
             break;
-        int fd = open(rq->fspath.data, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0) {
+        fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
+        if (!e) {
             if (errno == ENOENT || errno == ENOTDIR)
                 continue;
             http_error(c, open_status(errno), NULL);
             return;
         }
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-            static_send_file(c, 200, fd, &st, s->index[i]);
+        if (S_ISREG(e->st.st_mode)) {
+            static_send(c, 200, e);
             return;
         }
-        close(fd);
+        filecache_release(e);
     }
     if (s->autoindex && build_fspath(rq, NULL) == 0) {
         autoindex_serve(c, rq->fspath.data);
@@ -259,34 +261,23 @@ void static_serve(conn_t *c)
         http_error(c, 414, NULL);
         return;
     }
-    int fd = open(rq->fspath.data, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
+    fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
+    if (!e) {
         int err = errno;
         if (err != ENOENT && err != ENOTDIR)
             log_msg(LOG_ERR, "open \"%s\": %s", rq->fspath.data, strerror(err));
         http_error(c, open_status(err), NULL);
         return;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        http_error(c, 500, NULL);
-        return;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
+    if (S_ISDIR(e->st.st_mode)) {
+        filecache_release(e);
         serve_directory(c);
         return;
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
+    if (!S_ISREG(e->st.st_mode)) {
+        filecache_release(e);
         http_error(c, 403, NULL);
         return;
     }
-    if (rq->path.data[buf_len(&rq->path) - 1] == '/') {  /* "/file.txt/" */
-        close(fd);
-        http_error(c, 404, NULL);
-        return;
-    }
-    static_send_file(c, 200, fd, &st, rq->path.data);
+    static_send(c, 200, e);
 }

@@ -7,8 +7,10 @@
 #include "conn.h"
 
 void static_serve(conn_t *c);
-/* Send the open file fd (described by st) with `status`; takes the fd. */
-void static_send_file(conn_t *c, int status, int fd, const struct stat *st, const char *name);
+struct fc_entry;
+/* Send a cached file with `status` (200: conditionals and ranges apply);
+ * takes the caller's reference to the entry. */
+void static_send(conn_t *c, int status, struct fc_entry *e);
 /* HTML listing of the directory open as dirfd, for the URI path c->rq->path. */
 void autoindex_serve(conn_t *c, const char *dirpath);
 

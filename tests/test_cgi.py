@@ -144,6 +144,16 @@ import sys
 sys.stdout.write("this is not a header line\n\nbody\n")
 """
 
+NO_BLANK_LINE_PY = r"""#!/usr/bin/python3
+import sys
+sys.stdout.write("Content-Type: text/plain\n")
+"""
+
+BAD_STATUS_PY = r"""#!/usr/bin/python3
+import sys
+sys.stdout.write("Status: abc\nContent-Type: text/plain\n\nbody\n")
+"""
+
 SUICIDE_PY = r"""#!/usr/bin/python3
 import os
 os.kill(os.getpid(), 9)
@@ -200,6 +210,8 @@ SCRIPTS = {
     "cgi-bin/noout_fail.py": NOOUT_FAIL_PY,
     "cgi-bin/garbage.py": GARBAGE_PY,
     "cgi-bin/suicide.py": SUICIDE_PY,
+    "cgi-bin/no_blank_line.py": NO_BLANK_LINE_PY,
+    "cgi-bin/bad_status.py": BAD_STATUS_PY,
     "cgi-bin/fds.py": FDS_PY,
     "cgi-bin/sub/env.py": ENV_PY,
     "cgi-bin/test.php": TEST_PHP,
@@ -223,6 +235,7 @@ def srv(module_webserv):
         # not executable: the server runs INTERPRETER SCRIPT anyway
         p = write_file(s.root / "cgi-bin/noexec.py", QUICK_PY, mtime=None)
         os.chmod(p, 0o644)
+        (s.root / "up").mkdir()
         s.data5m = os.urandom(5 * MiB)
         write_file(s.root / "cgi-bin/data5m.bin", s.data5m)
 
@@ -242,6 +255,10 @@ server {
     location /tcgi/ {
         cgi .py /usr/bin/python3;
         cgi_timeout 1s;
+    }
+    location /up/ {
+        allow_methods GET PUT;
+        upload_store @ROOT@/up;
     }
 }
 """, setup=setup)
@@ -380,6 +397,48 @@ def test_body_stream_echo_8mib(srv, coding):
     assert r.status == 200, r
     assert len(r.body) == len(body)
     assert r.body == body
+
+
+def test_body_ignored_by_script(srv):
+    """A script that never reads its stdin, with a body larger than a pipe
+    holds: the answer still comes, and the connection goes on."""
+    body = os.urandom(2 * MiB)
+    with rawhttp.Conn(srv.port, timeout=10) as c:
+        interim, r = httpbody.exchange(c, rawhttp.build(
+            "POST", "/cgi-bin/cl.py", [("Content-Length", str(len(body)))]) + body)
+        assert r.status == 200, r
+        assert r.body == b"hello"
+        try:
+            c.send(rawhttp.build("GET", "/readme.txt"))
+            r2 = c.read_response()
+        except (OSError, rawhttp.Closed):
+            return   # closing after an unread body is allowed
+        assert r2.status == 200 and r2.body == b"hello readme\n"
+
+
+def test_head_no_body(srv):
+    with rawhttp.Conn(srv.port) as c:
+        c.send(rawhttp.build("HEAD", "/cgi-bin/cl.py") + rawhttp.build("GET", "/readme.txt"))
+        h = c.read_response(head=True)
+        g = c.read_response()
+    assert h.status == 200, h
+    assert g.status == 200 and g.body == b"hello readme\n", g
+
+
+def test_pipelined_cgi_requests(srv):
+    with rawhttp.Conn(srv.port, timeout=10) as c:
+        c.send(rawhttp.build("GET", "/cgi-bin/env.py?first") +
+               rawhttp.build("GET", "/cgi-bin/cl.py") +
+               rawhttp.build("GET", "/readme.txt") +
+               rawhttp.build("POST", "/cgi-bin/echo.py", [("Content-Length", "4")], b"four") +
+               rawhttp.build("GET", "/cgi-bin/headers_lf.py"))
+        rs = c.read_responses(5)
+    assert [r.status for r in rs] == [200] * 5, rs
+    assert json.loads(rs[0].body)["env"]["QUERY_STRING"] == "first"
+    assert rs[1].body == b"hello"
+    assert rs[2].body == b"hello readme\n"
+    assert rs[3].body == b"four"
+    assert rs[4].body == b"lf body\n"
 
 
 def test_body_echo_expect_100(srv):
@@ -568,7 +627,8 @@ def test_headers_passed_through(srv, script, body):
 # 502, 504
 
 
-@pytest.mark.parametrize("script", ["noout.py", "noout_fail.py", "garbage.py", "suicide.py"])
+@pytest.mark.parametrize("script", ["noout.py", "noout_fail.py", "garbage.py", "suicide.py",
+                                    "no_blank_line.py", "bad_status.py"])
 def test_bad_gateway(srv, script):
     r = rawhttp.get(srv.port, "/cgi-bin/" + script)
     assert r.status == 502, r
@@ -662,6 +722,10 @@ def test_no_descriptor_leak(srv):
             assert c.read_response().status == 200
         # and one with a request head in progress
         idle[0].send(b"GET /readme.txt HTTP/1.1\r\nHost: x\r\n")
+        # and an upload in progress (its file is open in the server)
+        idle[1].send(rawhttp.build("PUT", "/up/open.bin", [("Content-Length", "100000")]) +
+                     b"u" * 50000)
+        assert wait_for(lambda: os.listdir(srv.root / "up"), 2.0)
         r = rawhttp.get(srv.port, "/cgi-bin/fds.py")
         assert r.status == 200, r
         fds = json.loads(r.body)

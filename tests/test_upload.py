@@ -575,14 +575,18 @@ def test_413_content_length_before_body(srv, method, target):
     assert_nothing_new(srv.lim_dir, before)
 
 
-@pytest.mark.parametrize("kind", ["raw", "put", "multipart"])
+@pytest.mark.parametrize("kind", ["raw", "put", "multipart", "multipart-second"])
 def test_413_chunked_as_soon_as_exceeded(srv, kind):
     before = dir_names(srv.lim_dir)
     boundary = "lim" + tok()
-    if kind == "multipart":
+    if kind.startswith("multipart"):
         target = "/lim/"
         headers = [("Content-Type", "multipart/form-data; boundary=" + boundary)]
-        body = multipart([file_part("limited.bin", b"L" * 5000)], boundary)
+        if kind == "multipart":
+            body = multipart([file_part("limited.bin", b"L" * 5000)], boundary)
+        else:   # a first, complete file; the limit is hit in the second
+            body = multipart([file_part("first.bin", b"F" * 300),
+                              file_part("limited.bin", b"L" * 5000)], boundary)
     else:
         target = "/lim/" if kind == "raw" else "/lim/limited-put.bin"
         headers = []
@@ -713,6 +717,20 @@ def test_disconnect_mid_upload_leaves_nothing(srv, kind, abort):
     _disconnect(srv, method, target, headers, first, abort)
 
 
+@pytest.mark.parametrize("abort", [False, True], ids=["close", "reset"])
+def test_disconnect_after_first_of_two_files(srv, abort):
+    """The first file part is complete, the second is not: neither stays."""
+    t = tok()
+    boundary = "two" + t
+    first_data = os.urandom(100000)
+    body = multipart([file_part("first-%s.bin" % t, first_data),
+                      file_part("second-%s.bin" % t, os.urandom(200000))], boundary)
+    cut = body.index(b"second-") + 50000
+    _disconnect(srv, "POST", "/drop/", [
+        ("Content-Type", "multipart/form-data; boundary=" + boundary),
+        ("Content-Length", str(len(body)))], body[:cut], abort)
+
+
 def test_replace_interrupted_keeps_old_file(srv):
     """A PUT that replaces a file and is cut off leaves the old content."""
     t = tok()
@@ -823,3 +841,39 @@ server {
             os.unlink(path)
         except OSError:
             pass
+
+
+def _odd_multipart_bodies():
+    b = "odd"
+    long_name = "n" * 3000 + ".txt"
+    yield "long-filename", b, multipart([file_part(long_name, b"x")], b)
+    yield "name-250", b, multipart([file_part("m" * 250 + ".txt", b"x")], b)
+    yield "huge-part-head", b, (b"--odd\r\nContent-Disposition: form-data; name=\"f\"; filename=\"h\"\r\n"
+                                + b"X-Pad: " + b"p" * 20000 + b"\r\n\r\ndata\r\n--odd--\r\n")
+    yield "no-disposition", b, b"--odd\r\nContent-Type: text/plain\r\n\r\ndata\r\n--odd--\r\n"
+    yield "garbage", b, b"this is not multipart at all\r\n"
+    yield "only-close", b, b"--odd--\r\n"
+    yield "empty", b, b""
+    yield "preamble-epilogue", b, (b"preamble\r\n" + multipart([file_part("pe.txt", b"pe")], b) +
+                                   b"epilogue")
+    yield "unterminated-quote", b, (b"--odd\r\nContent-Disposition: form-data; name=\"f\"; "
+                                    b"filename=\"abc\r\n\r\ndata\r\n--odd--\r\n")
+    yield "100-files", b, multipart([file_part("many%d.txt" % i, b"m") for i in range(100)], b)
+    yield "long-boundary", "L" * 71, multipart([file_part("lb.txt", b"x")], "L" * 71)
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _odd_multipart_bodies()])
+def test_odd_multipart_no_crash(srv, case):
+    """Odd multipart input: a clear status (201 or 4xx/5xx, never a hang or
+    a crash), nothing half-written left behind, the server still serves."""
+    _, boundary, body = [c for c in _odd_multipart_bodies() if c[0] == case][0]
+    before = dir_names(srv.drop_dir)
+    r = httpbody.request_with_body(srv.port, "POST", "/drop/", body, [
+        ("Content-Type", "multipart/form-data; boundary=" + boundary)])
+    assert r.status == 201 or 400 <= r.status < 600, r
+    assert wait_for(lambda: not no_temp(srv.drop_dir), 2.0), no_temp(srv.drop_dir)
+    if r.status != 201:
+        assert_nothing_new(srv.drop_dir, before)
+    for n in new_entries(srv.drop_dir, before):
+        os.unlink(srv.drop_dir / n)
+    assert rawhttp.get(srv.port, "/readme.txt").status == 200

@@ -1,0 +1,996 @@
+#!/usr/bin/python3
+"""webserv against nginx, side by side, on 127.0.0.1 (issue 4, "Benchmark").
+
+Run from anywhere: `make bench`, or `/usr/bin/python3 bench/bench.py [options]`.
+Python 3 standard library only.  See bench/README.md for what is measured.
+
+For every workload, the two servers are run alternately (webserv, nginx,
+webserv, nginx, ...): each run starts a fresh server, warms it up, samples
+its workers' CPU time, drives it with wrk, samples again, reads its workers'
+memory, and stops it.  The table reports medians over the rounds; the ratio
+column is the median of the per-round ratios webserv/nginx.
+"""
+
+import argparse
+import datetime
+import errno
+import json
+import os
+import random
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+OUT_DIR = os.path.join(HERE, "out")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# nginx's classic default page (nginx <= 1.20), 612 bytes.
+SMALL_HTML = b"""<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+<style>
+    body {
+        width: 35em;
+        margin: 0 auto;
+        font-family: Tahoma, Verdana, Arial, sans-serif;
+    }
+</style>
+</head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>If you see this page, the nginx web server is successfully installed and
+working. Further configuration is required.</p>
+
+<p>For online documentation and support please refer to
+<a href="http://nginx.org/">nginx.org</a>.<br/>
+Commercial support is available at
+<a href="http://nginx.com/">nginx.com</a>.</p>
+
+<p><em>Thank you for using nginx.</em></p>
+</body>
+</html>
+"""
+assert len(SMALL_HTML) == 612, len(SMALL_HTML)
+MEDIUM_SIZE = 100 * 1024
+LARGE_SIZE = 10 * 1024 * 1024
+
+# name, URI path, wrk connections, wrk threads, extra options
+WORKLOADS = [
+    ("small-keepalive", "/small.html", 50, 1, {}),
+    ("small-close", "/small.html", 50, 1, {"close": True}),
+    ("medium-keepalive", "/medium.bin", 50, 1, {}),
+    ("large", "/large.bin", 8, 1, {}),
+    ("c1k", "/small.html", 1000, 2, {}),
+    ("idle10k", "/small.html", 50, 1, {"idle": 10000}),
+    ("workers", "/small.html", 50, 1, {"workers": 2}),
+]
+WORKLOAD_NAMES = [w[0] for w in WORKLOADS]
+
+SERVERS = ("webserv", "nginx")
+NGINX_RLIMIT_NOFILE = 40000  # lowered to our hard limit in main() when that cannot be exceeded
+
+# metric key -> (label, format, lower is better)
+METRICS = {
+    "rps": ("requests/s", "{:.0f}", False),
+    "mibps": ("MiB/s", "{:.1f}", False),
+    "p50": ("p50 latency ms", "{:.3f}", True),
+    "p99": ("p99 latency ms", "{:.3f}", True),
+    "cpu_us": ("server CPU us/request", "{:.2f}", True),
+    "hwm_kib": ("peak RSS KiB (VmHWM)", "{:.0f}", True),
+    "rss_kib": ("RSS KiB after run (VmRSS)", "{:.0f}", True),
+    "errors": ("wrk errors + non-2xx", "{:.0f}", True),
+    "idle_open": ("idle connections held", "{:.0f}", False),
+    "rss_before_kib": ("RSS KiB before idle conns", "{:.0f}", True),
+    "rss_with_kib": ("RSS KiB with idle conns", "{:.0f}", True),
+    "idle_bytes": ("bytes per idle connection", "{:.0f}", True),
+}
+NO_RATIO = {"errors", "idle_open"}
+ROWS = {
+    "default": ["rps", "mibps", "p50", "p99", "cpu_us", "hwm_kib", "rss_kib", "errors"],
+    "idle10k": ["idle_open", "rss_before_kib", "rss_with_kib", "idle_bytes",
+                "rps", "p50", "p99", "cpu_us", "hwm_kib", "errors"],
+}
+
+children = []          # every subprocess.Popen we started (servers, wrk)
+grandchildren = {}     # pid -> comm of server workers we saw (children of a master)
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- /proc
+
+def proc_stat(pid):
+    """(comm, ppid, utime+stime ticks) of a process, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    comm = s[s.index("(") + 1:s.rindex(")")]
+    rest = s[s.rindex(")") + 2:].split()
+    return comm, int(rest[1]), int(rest[11]) + int(rest[12])
+
+
+def proc_children(pid):
+    kids = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    found_file = False
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+            found_file = True
+        except OSError:
+            pass
+    if not found_file:  # kernel without CONFIG_PROC_CHILDREN: scan /proc
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                st = proc_stat(int(d))
+                if st and st[1] == pid:
+                    kids.append(int(d))
+    return sorted(set(kids))
+
+
+def proc_mem_kib(pid):
+    """(VmHWM, VmRSS) in KiB."""
+    hwm = rss = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+                elif line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+    except OSError:
+        pass
+    return hwm, rss
+
+
+# ---------------------------------------------------------------- processes
+
+def start_child(cmd, **kw):
+    p = subprocess.Popen(cmd, **kw)
+    children.append(p)
+    return p
+
+
+def kill_pid(pid, expect_comm=None, wait=5.0):
+    """SIGTERM, then SIGKILL after `wait` seconds, for a process that is not our child."""
+    st = proc_stat(pid)
+    if st is None or (expect_comm and st[0] != expect_comm):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        st = proc_stat(pid)
+        if st is None or (expect_comm and st[0] != expect_comm):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop_child(p, wait=5.0):
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            try:
+                p.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                log(f"bench: process {p.pid} does not die")
+        except ProcessLookupError:
+            pass
+    if p in children:
+        children.remove(p)
+
+
+def cleanup_all():
+    for p in list(children):
+        stop_child(p)
+    for pid, comm in list(grandchildren.items()):
+        kill_pid(pid, comm, wait=2.0)
+        grandchildren.pop(pid, None)
+
+
+def on_signal(signo, frame):
+    raise KeyboardInterrupt(f"signal {signo}")
+
+
+# ---------------------------------------------------------------- setup
+
+def find_binary(name, extra=()):
+    p = shutil.which(name)
+    if p:
+        return p
+    for d in extra:
+        c = os.path.join(d, name)
+        if os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def ensure_tools(args):
+    for opt in ("nginx", "wrk"):
+        given = getattr(args, opt)
+        if given and not os.access(given, os.X_OK):
+            log(f"bench: --{opt} {given}: not an executable")
+            sys.exit(1)
+    nginx = args.nginx or find_binary("nginx", ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"))
+    wrk = args.wrk or find_binary("wrk", ("/usr/local/bin",))
+    missing = [pkg for pkg, path in (("nginx", nginx), ("wrk", wrk)) if not path]
+    if missing:
+        if os.geteuid() != 0:
+            log(f"bench: missing {' and '.join(missing)}; as root, run: apt-get install -y {' '.join(missing)}\n"
+                f"       (or run `make bench` as root, which installs them), or pass --nginx/--wrk PATH")
+            sys.exit(1)
+        if not shutil.which("apt-get"):
+            log(f"bench: missing {' and '.join(missing)} and no apt-get to install them")
+            sys.exit(1)
+        install(missing)
+        nginx = args.nginx or find_binary("nginx", ("/usr/sbin",))
+        wrk = args.wrk or find_binary("wrk", ("/usr/local/bin",))
+        if not nginx or not wrk:
+            log("bench: installation did not provide nginx and wrk")
+            sys.exit(1)
+    return nginx, wrk
+
+
+def install(pkgs):
+    """apt-get install, without letting the package start a system nginx on port 80."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    policy = "/usr/sbin/policy-rc.d"
+    made_policy = False
+    if not os.path.exists(policy):
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\n# temporary, from webserv bench/bench.py: no service starts\nexit 101\n")
+        os.chmod(policy, 0o755)
+        made_policy = True
+    try:
+        log(f"bench: installing {' '.join(pkgs)} with apt-get")
+        cmd = ["apt-get", "install", "-y", "--no-install-recommends"] + pkgs
+        if subprocess.run(cmd, env=env).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, check=False)
+            if subprocess.run(cmd, env=env).returncode != 0:
+                log("bench: apt-get install failed")
+                sys.exit(1)
+    finally:
+        if made_policy:
+            os.unlink(policy)
+
+
+def can_raise_nofile(n):
+    """Whether a process of ours may set RLIMIT_NOFILE to n (tried in a throw-away child)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def make_docroot(tmp):
+    root = os.path.join(tmp, "www")
+    os.makedirs(root)
+    rnd = random.Random(4)  # deterministic content, incompressible
+    files = {
+        "small.html": SMALL_HTML,
+        "index.html": SMALL_HTML,
+        "medium.bin": rnd.randbytes(MEDIUM_SIZE),
+        "large.bin": rnd.randbytes(LARGE_SIZE),
+    }
+    for name, data in files.items():
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+    return root, files
+
+
+_used_ports = set()
+
+
+def free_port():
+    """A port outside the ephemeral range (so that no wrk client socket holds it) that binds now."""
+    for _ in range(1000):
+        port = random.randrange(20000, 32000)
+        if port in _used_ports:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _used_ports.add(port)
+        return port
+    raise BenchError("no free port")
+
+
+# ---------------------------------------------------------------- servers
+
+class Server:
+    def __init__(self, kind, binary, tmp, docroot, workers, nginx_reuseport=False):
+        self.kind = kind
+        self.binary = binary
+        self.tmp = tmp
+        self.docroot = docroot
+        self.nworkers = workers
+        self.nginx_reuseport = nginx_reuseport
+        self.proc = None
+        self.port = None
+        self.workers = []
+        self.dir = os.path.join(tmp, kind)
+        os.makedirs(self.dir, exist_ok=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self):
+        d = self.dir
+        if self.kind == "webserv":
+            return (f"worker_processes {self.nworkers};\n"
+                    f"error_log {d}/error.log;\n"
+                    "server {\n"
+                    f"    listen 127.0.0.1:{self.port};\n"
+                    f"    root {self.docroot};\n"
+                    "    index index.html;\n"
+                    "    keepalive_timeout 65s;\n"
+                    "}\n")
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        rp = " reuseport" if self.nginx_reuseport else ""
+        return (f"{user}"
+                "daemon off;\n"
+                "master_process on;\n"
+                f"worker_processes {self.nworkers};\n"
+                f"worker_rlimit_nofile {NGINX_RLIMIT_NOFILE};\n"
+                f"pid {d}/nginx.pid;\n"
+                f"error_log {d}/error.log warn;\n"
+                "events {\n"
+                "    worker_connections 20000;\n"
+                "}\n"
+                "http {\n"
+                "    types {\n"
+                "        text/html html;\n"
+                "        application/octet-stream bin;\n"
+                "    }\n"
+                "    default_type application/octet-stream;\n"
+                "    access_log off;\n"
+                "    sendfile on;\n"
+                "    tcp_nopush on;\n"
+                "    tcp_nodelay on;\n"
+                "    keepalive_requests 100000;\n"
+                "    keepalive_timeout 65s;\n"
+                f"    client_body_temp_path {d}/client_body;\n"
+                f"    proxy_temp_path {d}/proxy;\n"
+                f"    fastcgi_temp_path {d}/fastcgi;\n"
+                f"    uwsgi_temp_path {d}/uwsgi;\n"
+                f"    scgi_temp_path {d}/scgi;\n"
+                "    server {\n"
+                f"        listen 127.0.0.1:{self.port}{rp};\n"
+                f"        root {self.docroot};\n"
+                "        index index.html;\n"
+                "    }\n"
+                "}\n")
+
+    def start(self):
+        self.port = free_port()
+        conf = os.path.join(self.dir, f"{self.kind}.conf")
+        with open(conf, "w") as f:
+            f.write(self.config())
+        out = open(os.path.join(self.dir, "stdout-stderr.log"), "ab")
+        if self.kind == "webserv":
+            cmd = [self.binary, conf]
+        else:
+            cmd = [self.binary, "-p", self.dir + "/", "-e", os.path.join(self.dir, "error.log"), "-c", conf]
+        self.proc = start_child(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=self.dir)
+        out.close()
+        # Ready: the port accepts, and the workers exist.
+        want_children = self.nworkers if (self.kind == "nginx" or self.nworkers > 1) else 0
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.kind} exited with status {self.proc.returncode} at start; "
+                                 f"see {self.dir}/stdout-stderr.log and error.log:\n{self.tail_logs()}")
+            kids = proc_children(self.proc.pid) if want_children else []
+            if len(kids) >= want_children and self.port_open():
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.kind} not ready after 10 s:\n{self.tail_logs()}")
+            time.sleep(0.02)
+        if want_children:
+            self.workers = kids
+            for k in kids:
+                st = proc_stat(k)
+                if st:
+                    grandchildren[k] = st[0]
+        else:
+            self.workers = [self.proc.pid]
+
+    def tail_logs(self):
+        text = ""
+        for name in ("stdout-stderr.log", "error.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    text += "".join(f.readlines()[-10:])
+            except OSError:
+                pass
+        return text
+
+    def port_open(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise BenchError(f"{self.kind} died (status {self.proc.returncode}):\n{self.tail_logs()}")
+        for w in self.workers:
+            if proc_stat(w) is None:
+                raise BenchError(f"{self.kind} worker {w} died:\n{self.tail_logs()}")
+
+    def cpu_ticks(self):
+        total = 0
+        for w in self.workers:
+            st = proc_stat(w)
+            if st:
+                total += st[2]
+        return total
+
+    def mem_kib(self):
+        hwm = rss = 0
+        for w in self.workers:
+            h, r = proc_mem_kib(w)
+            hwm += h
+            rss += r
+        return hwm, rss
+
+    def stop(self):
+        if self.proc is None:
+            return
+        workers = [w for w in self.workers if w != self.proc.pid]
+        stop_child(self.proc)
+        for w in workers:  # a master that was SIGKILLed leaves its workers behind
+            kill_pid(w, grandchildren.get(w), wait=2.0)
+            grandchildren.pop(w, None)
+        self.proc = None
+        self.workers = []
+
+
+# ---------------------------------------------------------------- HTTP checks
+
+def http_get(port, path):
+    """One keep-alive HTTP/1.1 GET, read to its Content-Length: (status, head text, body bytes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while not IdleConnections._complete(data):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, head.decode("latin-1"), body
+
+
+def check_server(server, files):
+    for name in ("small.html", "medium.bin", "large.bin"):
+        status, head, body = http_get(server.port, "/" + name)
+        if status != 200 or body != files[name]:
+            raise BenchError(f"{server.kind}: GET /{name} -> {status}, {len(body)} bytes "
+                             f"(want 200, {len(files[name])} bytes)")
+    return http_get(server.port, "/small.html")[1]
+
+
+# ---------------------------------------------------------------- wrk
+
+TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+BIN_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4, "P": 1024 ** 5}
+
+
+def parse_ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError(text)
+    return float(m.group(1)) * TIME_UNITS[m.group(2)]
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h), ([\d.]+)([KMGTP]?)B read", out, re.M)
+    if not m:
+        raise BenchError("cannot parse wrk output:\n" + out)
+    r["requests"] = int(m.group(1))
+    r["seconds"] = parse_ms(m.group(2) + m.group(3)) / 1e3
+    r["bytes"] = float(m.group(4)) * BIN_UNITS[m.group(5)]
+    m = re.search(r"^Requests/sec:\s*([\d.]+)", out, re.M)
+    r["rps"] = float(m.group(1)) if m else r["requests"] / r["seconds"]
+    m = re.search(r"^Transfer/sec:\s*([\d.]+)([KMGTP]?)B", out, re.M)
+    r["mibps"] = (float(m.group(1)) * BIN_UNITS[m.group(2)] if m else r["bytes"] / r["seconds"]) / 1024 ** 2
+    dist = re.search(r"Latency Distribution\s*\n((?:\s*\d+%\s+\S+\s*\n)+)", out)
+    if dist:
+        for pct, val in re.findall(r"(\d+)%\s+(\S+)", dist.group(1)):
+            r[f"p{pct}"] = parse_ms(val)
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+        r["socket_errors"] = m.group(0)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    r["errors"] = errors
+    return r
+
+
+def run_wrk(wrk, url, conns, threads, duration, close=False):
+    cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency"]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    cmd.append(url)
+    p = start_child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=duration + 30)
+    except subprocess.TimeoutExpired:
+        stop_child(p)
+        raise BenchError(f"wrk did not finish: {shlex.join(cmd)}")
+    children.remove(p)
+    if p.returncode != 0:
+        raise BenchError(f"wrk failed ({p.returncode}): {shlex.join(cmd)}\n{out}")
+    return parse_wrk(out)
+
+
+# ---------------------------------------------------------------- idle connections
+
+class IdleConnections:
+    """n keep-alive connections, each having sent one GET and read its answer, then idle."""
+
+    def __init__(self, port, path, n, batch=1000, timeout=60.0):
+        self.port, self.path, self.n, self.batch, self.timeout = port, path, n, batch, timeout
+        self.open = []
+        self.failed = 0
+        self.first_error = None
+
+    def _fail(self, sel, s, why):
+        try:
+            sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = why
+
+    def establish(self):
+        req = f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        sel = selectors.DefaultSelector()
+        deadline = time.monotonic() + self.timeout
+        started = 0
+        inflight = 0
+        try:
+            while (started < self.n or inflight) and time.monotonic() < deadline:
+                while started < self.n and inflight < self.batch:
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.setblocking(False)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    started += 1
+                    rc = s.connect_ex(("127.0.0.1", self.port))
+                    if rc not in (0, errno.EINPROGRESS):
+                        self._fail(sel, s, f"connect: {os.strerror(rc)}")
+                        continue
+                    sel.register(s, selectors.EVENT_WRITE, {"state": "connect", "buf": b""})
+                    inflight += 1
+                for key, ev in sel.select(timeout=0.5):
+                    s, st = key.fileobj, key.data
+                    if st["state"] == "connect":
+                        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if err:
+                            self._fail(sel, s, f"connect: {os.strerror(err)}")
+                            inflight -= 1
+                            continue
+                        try:
+                            s.send(req)  # tiny: one segment
+                        except OSError as e:
+                            self._fail(sel, s, f"send: {e}")
+                            inflight -= 1
+                            continue
+                        st["state"] = "read"
+                        sel.modify(s, selectors.EVENT_READ, st)
+                        continue
+                    try:
+                        chunk = s.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError as e:
+                        self._fail(sel, s, f"recv: {e}")
+                        inflight -= 1
+                        continue
+                    if not chunk:
+                        self._fail(sel, s, "closed by server before the answer")
+                        inflight -= 1
+                        continue
+                    st["buf"] += chunk
+                    if self._complete(st["buf"]):
+                        sel.unregister(s)
+                        inflight -= 1
+                        if not st["buf"].startswith(b"HTTP/1.1 200"):
+                            s.close()
+                            self.failed += 1
+                            self.first_error = self.first_error or st["buf"][:40].decode("latin-1")
+                            continue
+                        self.open.append(s)
+            # whatever is still pending at the deadline has failed
+            for key in list(sel.get_map().values()):
+                self._fail(sel, key.fileobj, "timeout")
+        finally:
+            sel.close()
+        return len(self.open)
+
+    @staticmethod
+    def _complete(buf):
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        m = re.search(rb"\r\ncontent-length:\s*(\d+)", buf[:end], re.I)
+        return m is not None and len(buf) - end - 4 >= int(m.group(1))
+
+    def still_open(self):
+        """How many of the held connections the server has not closed (non-blocking peek)."""
+        alive = 0
+        for s in self.open:
+            try:
+                if s.recv(1, socket.MSG_PEEK) == b"":
+                    continue
+                alive += 1  # unexpected data: still open
+            except BlockingIOError:
+                alive += 1
+            except OSError:
+                pass
+        return alive
+
+    def close(self):
+        for s in self.open:  # SO_LINGER 0: RST, no TIME_WAIT eating local ports
+            s.close()
+        self.open = []
+
+
+# ---------------------------------------------------------------- runs
+
+def one_run(args, wl, kind, binaries, tmp, docroot, files, info):
+    name, path, conns, threads, opts = wl
+    srv = Server(kind, binaries[kind], tmp, docroot, opts.get("workers", 1), args.nginx_reuseport)
+    idle = None
+    try:
+        srv.start()
+        head = check_server(srv, files)
+        info.setdefault("headers", {})[kind] = head
+        url = srv.url + path
+        if args.warmup > 0:
+            run_wrk(binaries["wrk"], url, min(conns, 50), 1, args.warmup)
+        res = {}
+        if opts.get("idle"):
+            time.sleep(0.3)
+            res["rss_before_kib"] = srv.mem_kib()[1]
+            idle = IdleConnections(srv.port, path, opts["idle"], timeout=args.idle_timeout)
+            t0 = time.monotonic()
+            res["idle_open"] = idle.establish()
+            res["idle_seconds"] = time.monotonic() - t0
+            if idle.failed:
+                log(f"  {kind}: {idle.failed} idle connections failed (first: {idle.first_error})")
+            time.sleep(0.5)
+            srv.check_alive()
+            res["rss_with_kib"] = srv.mem_kib()[1]
+            if res["idle_open"]:
+                res["idle_bytes"] = (res["rss_with_kib"] - res["rss_before_kib"]) * 1024 / res["idle_open"]
+        cpu0 = srv.cpu_ticks()
+        w = run_wrk(binaries["wrk"], url, conns, threads, args.duration, close=opts.get("close", False))
+        time.sleep(0.3)  # let the server finish closing what wrk left
+        srv.check_alive()
+        cpu1 = srv.cpu_ticks()
+        if idle is not None:
+            held = idle.still_open()
+            res["idle_still_open"] = held
+            if held < res["idle_open"]:
+                log(f"  {kind}: only {held} of {res['idle_open']} idle connections still open after the load")
+        hwm, rss = srv.mem_kib()
+        res.update({k: w[k] for k in ("rps", "mibps", "requests", "errors") if k in w})
+        for p in ("p50", "p99"):
+            if p in w:
+                res[p] = w[p]
+        if w["requests"]:
+            res["cpu_us"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / w["requests"]
+        res["cpu_s"] = (cpu1 - cpu0) / CLK_TCK
+        res["hwm_kib"], res["rss_kib"] = hwm, rss
+        if "socket_errors" in w and w["errors"]:
+            res["wrk_errors_line"] = w["socket_errors"]
+        return res
+    finally:
+        if idle is not None:
+            idle.close()
+        srv.stop()
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(results, workloads):
+    """rows of (workload, metric key, webserv median, nginx median, median of per-round ratios)."""
+    rows = []
+    for wl in workloads:
+        name = wl[0]
+        r = results.get(name)
+        if not r:
+            continue
+        for key in ROWS.get(name, ROWS["default"]):
+            a = [run.get(key) for run in r["webserv"]]
+            b = [run.get(key) for run in r["nginx"]]
+            ma, mb = median(a), median(b)
+            if ma is None and mb is None:
+                continue
+            ratios = [x / y for x, y in zip(a, b) if x is not None and y] if key not in NO_RATIO else []
+            rows.append((name, key, ma, mb, median(ratios)))
+    return rows
+
+
+def fmt(key, v):
+    return "-" if v is None else METRICS[key][1].format(v)
+
+
+def table_lines(rows, markdown):
+    head = ["workload", "metric", "webserv", "nginx", "ratio"]
+    body = []
+    for name, key, a, b, ratio in rows:
+        label, _, lower = METRICS[key]
+        if key not in NO_RATIO:
+            label += " (lower=better)" if lower else ""
+        body.append([name, label, fmt(key, a), fmt(key, b), "-" if ratio is None else f"{ratio:.2f}"])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---:|"]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        return lines
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(5)]
+    align = ["<", "<", ">", ">", ">"]
+    line = lambda r: "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths))
+    out = [line(head), "  ".join("-" * w for w in widths)]
+    prev = None
+    for r in body:
+        if prev is not None and r[0] != prev:
+            out.append("")
+        prev = r[0]
+        out.append(line(r))
+    return out
+
+
+def machine_info(binaries):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    def first_line(cmd):
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (p.stdout + p.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+    commit = first_line(["git", "-C", REPO, "describe", "--always", "--dirty", "--abbrev=12"])
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) // 1024} MiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "nproc": os.cpu_count(),
+        "nproc_usable": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "memory": mem,
+        "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "kernel": f"{os.uname().sysname} {os.uname().release} {os.uname().machine}",
+        "nginx": first_line([binaries["nginx"], "-v"]),
+        "wrk": first_line([binaries["wrk"], "-v"]),
+        "webserv": f"{binaries['webserv']} at {commit}",
+    }
+
+
+def write_markdown(path, info, args, rows, results, notes, elapsed):
+    m = info["machine"]
+    lines = [
+        f"### webserv vs nginx — {m['date']}",
+        "",
+        f"- machine: {m['nproc']} CPUs ({m['nproc_usable']} usable), {m['cpu']}, {m['memory']} RAM, {m['kernel']}, load average at start {m['loadavg']}",
+        f"- {m['nginx']}; {m['wrk']}; webserv {m['webserv'].split(' at ')[-1]}",
+        f"- {args.rounds} round(s) of {args.duration} s per server and workload, alternated "
+        f"webserv/nginx, warm-up {args.warmup} s; medians; ratio = median of per-round webserv/nginx; "
+        f"run took {elapsed:.0f} s",
+        "",
+    ]
+    lines += table_lines(rows, markdown=True)
+    if notes:
+        lines += ["", "Notes:"] + [f"- {n}" for n in notes]
+    heads = info.get("headers", {})
+    if heads:
+        lines += ["", "Response head for GET /small.html (each server):", ""]
+        for kind in SERVERS:
+            if kind in heads:
+                lines += [f"{kind}:", "```", heads[kind].replace("\r\n", "\n").strip(), "```"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description="Benchmark webserv against nginx (see bench/README.md).")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations per workload (default 3)")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds of wrk warm-up per run, 0 for none (default 1)")
+    ap.add_argument("--quick", action="store_true", help="rounds=1, duration=3")
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="workload(s) to run, comma-separated or repeated: " + ", ".join(WORKLOAD_NAMES))
+    ap.add_argument("--webserv", default=os.path.join(REPO, "webserv"), help="webserv binary (default ./webserv)")
+    ap.add_argument("--nginx", help="nginx binary (default: from PATH or /usr/sbin)")
+    ap.add_argument("--wrk", help="wrk binary (default: from PATH)")
+    ap.add_argument("--idle-timeout", type=float, default=60.0,
+                    help="seconds allowed to open the idle connections (default 60)")
+    ap.add_argument("--nginx-reuseport", action="store_true", help="give nginx's listen the reuseport flag")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, docroot)")
+    ap.add_argument("--out", default=os.path.join(OUT_DIR, "latest.md"), help="Markdown output (default bench/out/latest.md)")
+    if not argv and os.environ.get("BENCH_ARGS"):
+        argv = shlex.split(os.environ["BENCH_ARGS"])
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration = 1, 3
+    if args.rounds < 1 or args.duration < 1 or args.warmup < 0:
+        ap.error("rounds and duration must be >= 1, warmup >= 0")
+    names = []
+    for item in args.only or []:
+        names += [n.strip() for n in item.split(",") if n.strip()]
+    bad = [n for n in names if n not in WORKLOAD_NAMES]
+    if bad:
+        ap.error(f"unknown workload {', '.join(bad)}; choose from {', '.join(WORKLOAD_NAMES)}")
+    args.workloads = [w for w in WORKLOADS if not names or w[0] in names]
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    if not os.access(args.webserv, os.X_OK):
+        log(f"bench: {args.webserv} not found; build it first (`make`)")
+        return 1
+    nginx, wrk = ensure_tools(args)
+    binaries = {"webserv": os.path.abspath(args.webserv), "nginx": nginx, "wrk": wrk}
+    soft, hard = raise_nofile()
+    global NGINX_RLIMIT_NOFILE
+    if not can_raise_nofile(NGINX_RLIMIT_NOFILE):
+        NGINX_RLIMIT_NOFILE = min(NGINX_RLIMIT_NOFILE, hard)
+    need = max(opts.get("idle", 0) for *_, opts in args.workloads) + 1100
+    if soft < need:
+        log(f"bench: RLIMIT_NOFILE is {soft} (hard {hard}); {need} descriptors are needed "
+            f"for the idle connections; some workloads may fail")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    tmp = tempfile.mkdtemp(prefix="webserv-bench-")
+    os.chmod(tmp, 0o755)
+    info = {"machine": machine_info(binaries)}
+    results = {}
+    notes = []
+    t_start = time.monotonic()
+    est = len(args.workloads) * 2 * args.rounds * (args.duration + args.warmup + 1.5)
+    log(f"bench: {len(args.workloads)} workload(s) x 2 servers x {args.rounds} round(s) x {args.duration} s "
+        f"(about {est / 60:.1f} min); temp {tmp}")
+    status = 0
+    try:
+        docroot, files = make_docroot(tmp)
+        for wl in args.workloads:
+            name = wl[0]
+            results[name] = {k: [] for k in SERVERS}
+            for rnd in range(args.rounds):
+                for kind in SERVERS:
+                    t0 = time.monotonic()
+                    res = one_run(args, wl, kind, binaries, tmp, docroot, files, info)
+                    results[name][kind].append(res)
+                    extra = ""
+                    if "idle_bytes" in res:
+                        extra = f", {res['idle_open']} idle: {res['idle_bytes']:.0f} B/conn"
+                    log(f"  {name:<17} round {rnd + 1}/{args.rounds} {kind:<8} "
+                        f"{res.get('rps', 0):9.0f} req/s {res.get('mibps', 0):8.1f} MiB/s "
+                        f"p99 {res.get('p99', 0):7.3f} ms  cpu {res.get('cpu_us', 0):6.2f} us/req{extra}"
+                        f"  ({time.monotonic() - t0:.1f} s)")
+                    if res.get("errors"):
+                        note = (f"{name} round {rnd + 1} {kind}: {res['errors']} wrk errors/non-2xx"
+                                + (f" ({res['wrk_errors_line']})" if res.get("wrk_errors_line") else ""))
+                        notes.append(note)
+                        log("  " + note)
+                    if name == "idle10k" and res.get("idle_open", 0) < wl[4]["idle"]:
+                        notes.append(f"idle10k round {rnd + 1} {kind}: only {res.get('idle_open', 0)} of "
+                                     f"{wl[4]['idle']} idle connections opened")
+    except KeyboardInterrupt as e:
+        log(f"bench: interrupted ({e}); partial results follow")
+        notes.append("interrupted: partial results")
+        status = 130
+    except BenchError as e:
+        log(f"bench: error: {e}")
+        notes.append(f"error: {str(e).splitlines()[0]}")
+        status = 1
+    finally:
+        cleanup_all()
+        if args.keep:
+            log(f"bench: kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    elapsed = time.monotonic() - t_start
+    rows = summarize(results, args.workloads)
+    if rows:
+        m = info["machine"]
+        print()
+        print(f"webserv vs nginx — {m['date']} — {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}")
+        print(f"{args.rounds} round(s) x {args.duration} s, medians; ratio = webserv/nginx "
+              f"(median of per-round ratios)")
+        print()
+        print("\n".join(table_lines(rows, markdown=False)))
+        for n in notes:
+            print("note: " + n)
+        out = args.out
+        if status:  # keep the last complete table; an interrupted run goes beside it
+            out = os.path.join(os.path.dirname(out), "partial.md")
+        write_markdown(out, info, args, rows, results, notes, elapsed)
+        with open(os.path.splitext(out)[0] + ".json", "w") as f:
+            json.dump({"machine": info["machine"], "args": {k: v for k, v in vars(args).items() if k != "workloads"},
+                       "results": results}, f, indent=1, default=str)
+        print(f"\nwritten: {os.path.relpath(out)} (and .json); took {elapsed:.0f} s")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
