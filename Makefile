@@ -11,7 +11,7 @@ UNITSRCS := $(wildcard tests/unit/*.c)
 HDRS    := $(wildcard src/*.h)
 PYTEST  := /usr/bin/python3 -m pytest
 
-.PHONY: all asan run test unit integration deps clean
+.PHONY: all asan run test unit integration deps clean bench
 
 all: webserv
 
@@ -47,6 +47,10 @@ test: deps webserv webserv-asan tests/unit/run
 	$(PYTEST) -q tests
 	WEBSERV_BIN=./webserv-asan $(PYTEST) -q tests
 	bash tests/browser/run.sh
+
+# webserv against nginx, side by side (bench/README.md); BENCH_ARGS=--quick for a short run.
+bench: webserv
+	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -f webserv webserv-asan tests/unit/run

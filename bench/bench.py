@@ -835,7 +835,7 @@ def machine_info(binaries):
         "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
         "kernel": f"{os.uname().sysname} {os.uname().release} {os.uname().machine}",
         "nginx": first_line([binaries["nginx"], "-v"]),
-        "wrk": first_line([binaries["wrk"], "-v"]),
+        "wrk": first_line([binaries["wrk"], "-v"]).split(" Copyright")[0],
         "webserv": f"{binaries['webserv']} at {commit}",
     }
 
@@ -988,7 +988,8 @@ def main(argv):
         with open(os.path.splitext(out)[0] + ".json", "w") as f:
             json.dump({"machine": info["machine"], "args": {k: v for k, v in vars(args).items() if k != "workloads"},
                        "results": results}, f, indent=1, default=str)
-        print(f"\nwritten: {os.path.relpath(out)} (and .json); took {elapsed:.0f} s")
+        shown = os.path.relpath(out)
+        print(f"\nwritten: {out if shown.startswith('..') else shown} (and .json); took {elapsed:.0f} s")
     return status
 
 
