@@ -27,13 +27,15 @@
 
 #define IN_LIMIT (HTTP_MAX_HEAD + 32 * 1024)  /* a full head and room for body bytes after it */
 #define OUT_LIMIT (8 * 1024 * 1024)           /* response bytes built in memory (autoindex) */
-#define READ_SIZE 16384
+#define READ_MIN 2048                         /* read when at least this much room is free */
 #define TURN_BUDGET 32                        /* steps per turn before yielding */
 #define SENDFILE_MAX (1 << 20)
 #define LINGER_MS 5000                        /* lingering close: total */
 #define LINGER_READ_MS 2000                   /* lingering close: between reads */
 #define FREE_REQUESTS_MAX 1024
 #define OUT_LOW_WATER (16 * 1024)             /* ask a producer for more below this */
+#define POOL_BLOCK (16 * 1024)                /* pooled buffer size */
+#define POOL_MAX 1024                         /* free buffers kept */
 
 enum { STEP_NEXT, STEP_WAIT };
 
@@ -122,13 +124,41 @@ static void end_request(conn_t *c, bool ok)
     rq->ctx = NULL;
 }
 
+/* ---- buffer pool ----
+ * An idle keep-alive connection holds no buffer (a few hundred bytes in
+ * all); a busy one takes its input and output buffers from this pool, so
+ * neither costs a malloc per request. */
+
+static char *pool[POOL_MAX];
+static size_t pool_len;
+
+static void buf_take(buf_t *b)
+{
+    if (!b->data && pool_len) {
+        b->data = pool[--pool_len];
+        b->cap = POOL_BLOCK;
+        b->start = b->end = 0;
+    }
+}
+
+static void buf_give(buf_t *b)
+{
+    if (b->data && b->cap == POOL_BLOCK && pool_len < POOL_MAX) {
+        pool[pool_len++] = b->data;
+        b->data = NULL;
+        b->cap = b->start = b->end = 0;
+    } else {
+        buf_free(b);
+    }
+}
+
 static void release(loop_task_t *t)
 {
     conn_t *c = t->data;
     if (c->rq)
         request_put(c->rq);
-    buf_free(&c->in);
-    buf_free(&c->out.mem);
+    buf_give(&c->in);
+    buf_give(&c->out.mem);
     free(c);
 }
 
@@ -151,8 +181,10 @@ static void conn_close(conn_t *c)
     if (c->next)
         c->next->prev = c->prev;
     nconns--;
-    /* free after this batch of events: one may still name this connection */
-    loop_defer(&c->release);
+    /* free after this batch of events: one may still name this connection.
+     * If the task is queued already, it runs once, as the release. */
+    c->task.fn = release;
+    loop_defer(&c->task);
 }
 
 void conn_abort(conn_t *c) { conn_close(c); }
@@ -174,6 +206,8 @@ static void set_idle(conn_t *c)
 {
     c->state = CONN_READ_HEAD;
     if (buf_len(&c->in) == 0) {
+        buf_give(&c->in);
+        buf_give(&c->out.mem);
         loop_timer_set(&c->timer, (uint64_t)c->idle_timeout);
     } else {  /* a pipelined request is already here: its head deadline starts now */
         c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;
@@ -228,7 +262,7 @@ static void finish_response(conn_t *c)
     end_request(c, true);
     c->idle_timeout = scope_of(c)->keepalive_timeout;
     out_reset(o);
-    if (o->mem.cap > 64 * 1024)  /* a large listing: give the memory back */
+    if (o->mem.cap > POOL_BLOCK)  /* a large listing: give the memory back */
         buf_free(&o->mem);
     if (!rq->h.head_len || (rq->has_body && !rq->body_done))
         c->linger = true;  /* bytes of this request may still be unread */
@@ -252,6 +286,7 @@ static void begin_request(conn_t *c)
 {
     request_t *rq = c->rq;
     c->requests++;
+    buf_take(&c->out.mem);
     http_handle(c);
     if (c->state == CONN_CLOSED)
         return;
@@ -293,7 +328,8 @@ static void begin_request(conn_t *c)
  * buffer is full. */
 static ssize_t fill_input(conn_t *c)
 {
-    size_t room = buf_reserve(&c->in, READ_SIZE);
+    buf_take(&c->in);
+    size_t room = buf_reserve(&c->in, READ_MIN);  /* and all the free room there is */
     if (room == 0)
         return -2;
     ssize_t n = c->tp->recv(c, c->in.data + c->in.end, room);
@@ -317,10 +353,10 @@ static ssize_t fill_input(conn_t *c)
 
 static int step_read_head(conn_t *c)
 {
-    if (!c->rq)
-        c->rq = request_get();
-    request_t *rq = c->rq;
     if (buf_len(&c->in)) {
+        if (!c->rq)  /* taken when bytes arrive: an idle connection holds none */
+            c->rq = request_get();
+        request_t *rq = c->rq;
         int rc = http_parse_head(&rq->h, buf_head(&c->in), buf_len(&c->in));
         if (rc == HTTP_OK) {
             begin_request(c);
@@ -635,8 +671,6 @@ void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t p
     c->timer.data = c;
     c->task.fn = on_task;
     c->task.data = c;
-    c->release.fn = release;
-    c->release.data = c;
     c->tp = &transport_plain;
     c->listener = l;
     c->out.file = -1;

@@ -103,8 +103,7 @@ typedef struct request {
 struct conn {
     loop_io_t io;
     loop_timer_t timer;
-    loop_task_t task;     /* continue after yielding the loop to others */
-    loop_task_t release;  /* free after the current batch */
+    loop_task_t task;     /* continue after yielding the loop to others; once closed: free */
     const transport_t *tp;
     listener_t *listener;
     conn_t *prev, *next;  /* all connections, for shutdown */
@@ -117,7 +116,7 @@ struct conn {
     uint64_t head_deadline;
     uint64_t linger_deadline;
     int64_t idle_timeout;
-    char peer[64];
+    char peer[46];        /* INET6_ADDRSTRLEN */
     int peer_port;
     buf_t in;
     out_t out;
