@@ -53,6 +53,7 @@ typedef struct cgi {
 } cgi_t;
 
 static cgi_t *running;
+static unsigned unreaped;  /* children forked and not yet reaped */
 
 static void unlink_running(cgi_t *g)
 {
@@ -574,6 +575,7 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
         return 503;
     }
     setpgid(pid, pid);  /* also here: a kill(-pid) may come before the child's own setpgid */
+    unreaped++;
     g->pid = pid;
     g->next = running;
     if (running)
@@ -702,6 +704,8 @@ void cgi_reap(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (unreaped)
+            unreaped--;
         for (cgi_t *g = running; g; g = g->next)
             if (g->pid == pid) {
                 g->exited = true;
@@ -710,6 +714,8 @@ void cgi_reap(void)
             }
     }
 }
+
+bool cgi_children(void) { return unreaped > 0; }
 
 void cgi_kill_all(void)
 {

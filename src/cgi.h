@@ -12,6 +12,9 @@
 bool cgi_serve(conn_t *c);
 /* SIGCHLD: reap every exited child (no zombie, ever). */
 void cgi_reap(void);
+/* Children not reaped yet: while there are, a forked child may hold
+ * copies of any descriptor until its execve closes them. */
+bool cgi_children(void);
 /* Kill every running CGI (the worker is exiting). */
 void cgi_kill_all(void);
 

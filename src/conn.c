@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgi.h"
 #include "clock.h"
 #include "filecache.h"
 #include "http.h"
@@ -171,7 +172,10 @@ static void conn_close(conn_t *c)
     end_request(c, false);
     c->state = CONN_CLOSED;
     loop_timer_stop(&c->timer);
-    loop_del(&c->io);
+    /* close() alone leaves epoll, unless a forked child still shares the
+     * descriptor (until its execve): then it must be removed by hand */
+    if (cgi_children())
+        loop_del(&c->io);
     close(c->io.fd);
     out_reset(&c->out);
     if (c->prev)

@@ -30,6 +30,7 @@ typedef struct {
     loop_io_t io;
     loop_timer_t resume;  /* accept paused after EMFILE */
     const conf_listen_t *addr;
+    int *fds;             /* listening socket of each worker (io.fd: this worker's) */
     conf_server_t **servers;
     size_t nservers;
 } listener_t;

@@ -63,23 +63,44 @@ static void set_conn_limit(void)
 
 /* ---- listening ---- */
 
-static int open_listener(listener_t *l)
+static int listen_socket(const conf_listen_t *a, bool reuseport)
 {
-    const conf_listen_t *a = l->addr;
     int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (a->addr.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    /* accepted sockets inherit it: no setsockopt per connection */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)&a->addr, a->addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         int e = errno;
         close(fd);
         errno = e;
         return -1;
     }
-    l->io.fd = fd;
+    return fd;
+}
+
+/* One socket per worker. With several workers they form an SO_REUSEPORT
+ * group, so the kernel spreads connections over the workers (no thundering
+ * herd); a plain bind first makes sure no other process holds the address,
+ * which a reuseport group would otherwise silently share. */
+static int open_listener(listener_t *l, int nworkers)
+{
+    l->fds = xcalloc((size_t)nworkers, sizeof(*l->fds));
+    if (nworkers > 1) {
+        int probe = listen_socket(l->addr, false);
+        if (probe < 0)
+            return -1;
+        close(probe);
+    }
+    for (int w = 0; w < nworkers; w++)
+        if ((l->fds[w] = listen_socket(l->addr, nworkers > 1)) < 0)
+            return -1;
     return 0;
 }
 
@@ -106,7 +127,7 @@ int server_listen(conf_t *conf)
         }
     }
     for (size_t i = 0; i < nlisteners; i++) {
-        if (open_listener(&listeners[i]) != 0) {
+        if (open_listener(&listeners[i], conf->worker_processes) != 0) {
             fprintf(stderr, "webserv: cannot listen on %s: %s\n", listeners[i].addr->text, strerror(errno));
             return -1;
         }
@@ -209,8 +230,6 @@ static void on_accept(loop_io_t *io, uint32_t events)
             log_msg(LOG_ERR, "accept: %s", strerror(errno));
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         conn_accept(l, fd, (struct sockaddr *)&peer, len);
     }
 }
@@ -269,7 +288,7 @@ static int block_signals(sigset_t *set)
     return sigprocmask(SIG_BLOCK, set, NULL);
 }
 
-static int run_worker(void)
+static int run_worker(int slot)
 {
     sigset_t set;
     block_signals(&set);
@@ -287,6 +306,7 @@ static int run_worker(void)
     }
     for (size_t i = 0; i < nlisteners; i++) {
         listener_t *l = &listeners[i];
+        l->io.fd = l->fds[slot];
         l->io.fn = on_accept;
         l->io.data = l;
         l->resume.fn = resume_accept;
@@ -303,11 +323,11 @@ static int run_worker(void)
 
 /* ---- master ---- */
 
-static pid_t spawn_worker(void)
+static pid_t spawn_worker(int slot)
 {
     pid_t pid = fork();
     if (pid == 0)
-        _exit(run_worker());
+        _exit(run_worker(slot));
     if (pid < 0)
         log_msg(LOG_ERR, "fork: %s", strerror(errno));
     return pid;
@@ -319,7 +339,7 @@ static int run_master(int nworkers)
     block_signals(&set);
     pid_t *pids = xcalloc((size_t)nworkers, sizeof(*pids));
     for (int i = 0; i < nworkers; i++)
-        pids[i] = spawn_worker();
+        pids[i] = spawn_worker(i);
     log_msg(LOG_INFO, "started %d workers", nworkers);
     bool stop = false;
     int alive = nworkers;
@@ -343,7 +363,7 @@ static int run_master(int nworkers)
                 alive--;
                 if (!stop) {
                     log_msg(LOG_ERR, "worker %d exited (status %d); starting a new one", (int)pid, status);
-                    pids[i] = spawn_worker();
+                    pids[i] = spawn_worker(i);
                     if (pids[i] > 0)
                         alive++;
                 }
@@ -359,6 +379,6 @@ int server_run(conf_t *conf)
     signal(SIGPIPE, SIG_IGN);  /* a client that goes away is an EPIPE, not a death */
     signal(SIGXFSZ, SIG_IGN);  /* a file over RLIMIT_FSIZE is an EFBIG (507), not a death */
     if (conf->worker_processes <= 1)
-        return run_worker();
+        return run_worker(0);
     return run_master(conf->worker_processes);
 }

@@ -1,12 +1,13 @@
 """SIGTERM / SIGINT: stop accepting, finish or close in-flight work, exit 0."""
 
+import os
 import signal
 import time
 
 import pytest
 
 import rawhttp
-from conftest import big_file, port_accepts
+from conftest import Server, big_file, make_site, port_accepts
 
 CONF = """
 server {
@@ -125,3 +126,48 @@ server {
         time.sleep(0.05)
     assert all(_gone(k) for k in kids), "workers left running after the master exited"
     assert not port_accepts(srv.port)
+
+
+def test_worker_restarted_after_death(webserv):
+    """A worker that dies is replaced by the master; the address keeps answering."""
+    srv = webserv("""
+worker_processes 2;
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+}
+""")
+    kids = _children(srv.pid)
+    assert len(kids) == 2, kids
+    os.kill(kids[0], signal.SIGKILL)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        now = [k for k in _children(srv.pid) if not _gone(k)]
+        if len(now) == 2 and kids[0] not in now:
+            break
+        time.sleep(0.05)
+    assert len(now) == 2 and kids[0] not in now, "no replacement worker: %r" % now
+    # both reuseport sockets are served again: many new connections all answered
+    for i in range(40):
+        r = rawhttp.get(srv.port, "/readme.txt", timeout=3)
+        assert r.status == 200 and r.body == b"hello readme\n"
+
+
+def test_workers_address_in_use(webserv):
+    """With several workers the listening sockets share the port among
+    themselves only: a second server on the same address still fails."""
+    conf = """
+worker_processes 2;
+server {
+    listen 127.0.0.1:@PORT@;
+    root @ROOT@;
+}
+"""
+    first = webserv(conf)
+    second = Server(first.tmp / "second", conf.replace("@PORT@", str(first.port)), name="second")
+    make_site(second.root)
+    second.start(wait=False)
+    rc = second.proc.wait(5)
+    assert rc == 1
+    assert b"cannot listen on 127.0.0.1:%d" % first.port in second.stderr_path.read_bytes()
+    assert rawhttp.get(first.port, "/readme.txt").status == 200
