@@ -212,7 +212,7 @@ static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
     env_add(e, "REMOTE_PORT", "%d", c->peer_port);
     if (content_length >= 0)
         env_add(e, "CONTENT_LENGTH", "%lld", (long long)content_length);
-    str_t ctype = http_header_get(h, d, "content-type");
+    str_t ctype = http_header(h, d, HTTP_H_CONTENT_TYPE);
     if (ctype.ptr)
         env_add(e, "CONTENT_TYPE", "%.*s", (int)ctype.len, ctype.ptr);
     env_add(e, "REDIRECT_STATUS", "200");  /* php-cgi refuses to run without it */

@@ -135,11 +135,11 @@ static size_t pool_len;
 
 static void buf_take(buf_t *b)
 {
-    if (!b->data && pool_len) {
-        b->data = pool[--pool_len];
-        b->cap = POOL_BLOCK;
-        b->start = b->end = 0;
-    }
+    if (b->data)
+        return;
+    b->data = pool_len ? pool[--pool_len] : malloc(POOL_BLOCK);
+    b->cap = b->data ? POOL_BLOCK : 0;  /* out of memory: buf_reserve fails softly */
+    b->start = b->end = 0;
 }
 
 static void buf_give(buf_t *b)

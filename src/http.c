@@ -58,23 +58,66 @@ const char *http_reason(int status)
     }
 }
 
+/* "Server: ...\r\nDate: ...\r\n", rebuilt when the second changes. */
+static const char *server_and_date(size_t *len)
+{
+    static char line[128];
+    static size_t n;
+    static time_t built = -1;
+    if (built != clock_wall()) {
+        built = clock_wall();
+        n = (size_t)snprintf(line, sizeof(line), "Server: " SERVER_NAME "\r\nDate: %s\r\n", clock_http_date());
+    }
+    *len = n;
+    return line;
+}
+
 void http_head_start(conn_t *c, int status)
 {
+    buf_t *m = &c->out.mem;
     c->rq->status = status;
-    buf_appendf(&c->out.mem, "HTTP/1.1 %d %s\r\nServer: " SERVER_NAME "\r\nDate: %s\r\n", status,
-                http_reason(status), clock_http_date());
+    char line[64];
+    size_t n;
+    if (status == 200) {  /* the hot path: no formatting */
+        memcpy(line, "HTTP/1.1 200 OK\r\n", n = 17);
+    } else {
+        int k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+        n = k < 0 ? 0 : (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1;
+    }
+    size_t dlen;
+    const char *date = server_and_date(&dlen);
+    if (buf_append(m, line, n) == 0)
+        buf_append(m, date, dlen);
+}
+
+/* Decimal digits of v into the end of out (which has room for 20); returns the start. */
+static char *format_u64(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
 }
 
 void http_head_end(conn_t *c, int64_t content_length)
 {
     buf_t *m = &c->out.mem;
-    if (content_length >= 0)
-        buf_appendf(m, "Content-Length: %lld\r\n", (long long)content_length);
+    if (content_length >= 0) {
+        char tmp[48] = "Content-Length: ";
+        char digits[24];
+        char *d = format_u64((uint64_t)content_length, digits + sizeof(digits));
+        size_t dl = (size_t)(digits + sizeof(digits) - d);
+        memcpy(tmp + 16, d, dl);
+        memcpy(tmp + 16 + dl, "\r\n", 2);
+        buf_append(m, tmp, 16 + dl + 2);
+    }
     if (!c->keep_alive)
-        buf_appends(m, "Connection: close\r\n");
+        buf_append(m, "Connection: close\r\n\r\n", 21);
     else if (c->rq->h.version_minor == 0)
-        buf_appends(m, "Connection: keep-alive\r\n");
-    buf_append(m, "\r\n", 2);
+        buf_append(m, "Connection: keep-alive\r\n\r\n", 26);
+    else
+        buf_append(m, "\r\n", 2);
     c->out.head_len = buf_len(m);
 }
 
@@ -370,9 +413,9 @@ void http_log_access(conn_t *c)
     int64_t body_sent = c->out.sent > (int64_t)c->out.head_len ? c->out.sent - (int64_t)c->out.head_len : 0;
     buf_appendf(&b, "\" %d %lld \"", rq->status, (long long)body_sent);
     if (h->head_len) {
-        log_escaped(&b, http_header_get(h, d, "referer"), 512);
+        log_escaped(&b, http_header(h, d, HTTP_H_REFERER), 512);
         buf_appends(&b, "\" \"");
-        log_escaped(&b, http_header_get(h, d, "user-agent"), 512);
+        log_escaped(&b, http_header(h, d, HTTP_H_USER_AGENT), 512);
     } else {
         buf_appends(&b, "-\" \"-");
     }

@@ -11,13 +11,57 @@
 
 enum { S_START, S_HEADERS, S_DONE };
 
-/* tchar of RFC 9110 5.6.2 */
-static const char *const TCHARS = "!#$%&'*+-.^_`|~";
+/* tchar of RFC 9110 5.6.2: ALPHA DIGIT and !#$%&'*+-.^_`|~ */
+#define T1(c) [c] = 1
+static const unsigned char TCHAR[256] = {
+    T1('!'), T1('#'), T1('$'), T1('%'), T1('&'), T1('\''), T1('*'), T1('+'), T1('-'), T1('.'),
+    T1('^'), T1('_'), T1('`'), T1('|'), T1('~'),
+    T1('0'), T1('1'), T1('2'), T1('3'), T1('4'), T1('5'), T1('6'), T1('7'), T1('8'), T1('9'),
+    T1('A'), T1('B'), T1('C'), T1('D'), T1('E'), T1('F'), T1('G'), T1('H'), T1('I'), T1('J'),
+    T1('K'), T1('L'), T1('M'), T1('N'), T1('O'), T1('P'), T1('Q'), T1('R'), T1('S'), T1('T'),
+    T1('U'), T1('V'), T1('W'), T1('X'), T1('Y'), T1('Z'),
+    T1('a'), T1('b'), T1('c'), T1('d'), T1('e'), T1('f'), T1('g'), T1('h'), T1('i'), T1('j'),
+    T1('k'), T1('l'), T1('m'), T1('n'), T1('o'), T1('p'), T1('q'), T1('r'), T1('s'), T1('t'),
+    T1('u'), T1('v'), T1('w'), T1('x'), T1('y'), T1('z'),
+};
+#undef T1
 
-static int is_tchar(unsigned char c)
+static inline int is_tchar(unsigned char c) { return TCHAR[c]; }
+
+/* Header names the parser acts on or records, by their length first:
+ * most names of a request match none, and are told so in a compare or two. */
+enum { N_OTHER, N_HOST, N_CONTENT_LENGTH, N_TRANSFER_ENCODING, N_CONNECTION, N_EXPECT, N_KNOWN };
+
+static const struct {
+    const char *name;
+    unsigned char len, kind, known;
+} NAMES[] = {
+    {"host", 4, N_HOST, 0},
+    {"range", 5, N_KNOWN, HTTP_H_RANGE},
+    {"expect", 6, N_EXPECT, 0},
+    {"referer", 7, N_KNOWN, HTTP_H_REFERER},
+    {"if-range", 8, N_KNOWN, HTTP_H_IF_RANGE},
+    {"connection", 10, N_CONNECTION, 0},
+    {"user-agent", 10, N_KNOWN, HTTP_H_USER_AGENT},
+    {"content-type", 12, N_KNOWN, HTTP_H_CONTENT_TYPE},
+    {"if-none-match", 13, N_KNOWN, HTTP_H_IF_NONE_MATCH},
+    {"content-length", 14, N_CONTENT_LENGTH, 0},
+    {"transfer-encoding", 17, N_TRANSFER_ENCODING, 0},
+    {"if-modified-since", 17, N_KNOWN, HTTP_H_IF_MODIFIED_SINCE},
+};
+
+static int name_kind(str_t name, int *known)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr(TCHARS, c));
+    for (size_t i = 0; i < sizeof(NAMES) / sizeof(NAMES[0]); i++) {
+        if (NAMES[i].len > name.len)
+            break;
+        if (NAMES[i].len == name.len && (name.ptr[0] | 0x20) == NAMES[i].name[0] &&
+            strncasecmp(name.ptr, NAMES[i].name, name.len) == 0) {
+            *known = NAMES[i].known;
+            return NAMES[i].kind;
+        }
+    }
+    return N_OTHER;
 }
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -239,8 +283,13 @@ static int parse_header_line(http_request_t *r, const char *d, size_t off, size_
     h->value = span(off + i, vend - i);
     str_t name = {l, namelen}, val = {l + i, vend - i};
     head_facts_t *f = facts(r);
+    int known = 0;
+    int kind = name_kind(name, &known);
 
-    if (str_ieq(name, "host")) {
+    if (kind == N_KNOWN) {
+        if (!r->known[known])
+            r->known[known] = (uint8_t)r->nheaders;  /* index + 1 */
+    } else if (kind == N_HOST) {
         if (++f->hosts > 1)
             return fail(r, 400);
         http_span_t host = parse_host(d, off + i, vend - i);
@@ -248,7 +297,7 @@ static int parse_header_line(http_request_t *r, const char *d, size_t off, size_
             return fail(r, 400);
         if (!r->absolute_target)
             r->host = host;
-    } else if (str_ieq(name, "content-length")) {
+    } else if (kind == N_CONTENT_LENGTH) {
         if (r->content_length >= 0 || val.len == 0)
             return fail(r, 400);
         int64_t n = 0;
@@ -259,7 +308,7 @@ static int parse_header_line(http_request_t *r, const char *d, size_t off, size_
             n = n * 10 + digit;
         }
         r->content_length = n;
-    } else if (str_ieq(name, "transfer-encoding")) {
+    } else if (kind == N_TRANSFER_ENCODING) {
         int any = 0;
         FOR_EACH_ELEMENT(val, e, {
             any = 1;
@@ -273,14 +322,14 @@ static int parse_header_line(http_request_t *r, const char *d, size_t off, size_
         });
         if (!any)
             return fail(r, 400);
-    } else if (str_ieq(name, "connection")) {
+    } else if (kind == N_CONNECTION) {
         FOR_EACH_ELEMENT(val, e, {
             if (str_ieq(e, "close"))
                 f->conn_close = 1;
             else if (str_ieq(e, "keep-alive"))
                 f->conn_keepalive = 1;
         });
-    } else if (str_ieq(name, "expect") && r->version_minor == 1) {  /* HTTP/1.0 ignores it (RFC 9110 10.1.1) */
+    } else if (kind == N_EXPECT && r->version_minor == 1) {  /* HTTP/1.0 ignores it (RFC 9110 10.1.1) */
         if (!str_ieq(val, "100-continue"))
             return fail(r, 417);
         r->expect_continue = 1;

@@ -28,6 +28,18 @@ enum {
 #define HTTP_MAX_HEAD (32 * 1024)    /* longer head: 431 */
 #define HTTP_MAX_HEADERS 128         /* more header lines: 431 */
 
+/* Request headers the server looks at, found once while parsing. */
+enum {
+    HTTP_H_CONTENT_TYPE,
+    HTTP_H_IF_NONE_MATCH,
+    HTTP_H_IF_MODIFIED_SINCE,
+    HTTP_H_RANGE,
+    HTTP_H_IF_RANGE,
+    HTTP_H_REFERER,
+    HTTP_H_USER_AGENT,
+    HTTP_H_COUNT
+};
+
 /* Offsets, relative to the start of the parsed bytes, so that the buffer
  * may move (grow) between calls. */
 typedef struct {
@@ -55,6 +67,7 @@ typedef struct {
     int64_t content_length;            /* -1 when absent */
     unsigned chunked : 1, keep_alive : 1, expect_continue : 1, absolute_target : 1;
     int facts[8];       /* parser-private: header facts checked at the end */
+    uint8_t known[HTTP_H_COUNT];  /* index + 1 in headers[] of the first such header; 0 = absent */
     size_t nheaders;
     http_header_t headers[HTTP_MAX_HEADERS];
 } http_request_t;
@@ -65,6 +78,12 @@ void http_request_init(http_request_t *r);
 int http_parse_head(http_request_t *r, const char *data, size_t len);
 /* The value of the first header called `name` (case-insensitive), or a NULL str. */
 str_t http_header_get(const http_request_t *r, const char *data, const char *name);
+/* The value of a header of the HTTP_H_* list, or a NULL str. */
+static inline str_t http_header(const http_request_t *r, const char *data, int which)
+{
+    unsigned i = r->known[which];
+    return i ? (str_t){data + r->headers[i - 1].value.off, r->headers[i - 1].value.len} : STR_NULL;
+}
 static inline str_t http_span_str(const char *data, http_span_t s)
 {
     return (str_t){data + s.off, s.len};

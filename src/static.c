@@ -55,10 +55,10 @@ static bool etag_matches(str_t header, const char *etag)
 static bool not_modified(conn_t *c, const struct stat *st, const char *etag)
 {
     const char *d = buf_head(&c->in);
-    str_t inm = http_header_get(&c->rq->h, d, "if-none-match");
+    str_t inm = http_header(&c->rq->h, d, HTTP_H_IF_NONE_MATCH);
     if (inm.ptr)
         return etag_matches(inm, etag);
-    str_t ims = http_header_get(&c->rq->h, d, "if-modified-since");
+    str_t ims = http_header(&c->rq->h, d, HTTP_H_IF_MODIFIED_SINCE);
     if (ims.ptr) {
         time_t t = http_date_parse(ims.ptr, ims.len);
         return t >= 0 && st->st_mtime <= t;
@@ -122,7 +122,7 @@ static int parse_range(str_t r, off_t size, off_t *first, off_t *last)
 /* If-Range: the range applies only when the validator still matches. */
 static bool if_range_ok(conn_t *c, const struct stat *st, const char *etag)
 {
-    str_t ir = http_header_get(&c->rq->h, buf_head(&c->in), "if-range");
+    str_t ir = http_header(&c->rq->h, buf_head(&c->in), HTTP_H_IF_RANGE);
     if (!ir.ptr)
         return true;
     ir = str_trim(ir);
@@ -149,7 +149,7 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
             http_head_end(c, -1);
             return;
         }
-        str_t range = http_header_get(&rq->h, buf_head(&c->in), "range");
+        str_t range = http_header(&rq->h, buf_head(&c->in), HTTP_H_RANGE);
         if (range.ptr && if_range_ok(c, st, e->etag)) {
             int rr = parse_range(range, st->st_size, &first, &last);
             if (rr < 0) {

@@ -257,7 +257,7 @@ void upload_start(conn_t *c)
 {
     request_t *rq = c->rq;
     const char *d = buf_head(&c->in);
-    str_t ctype = http_header_get(&rq->h, d, "content-type");
+    str_t ctype = http_header(&rq->h, d, HTTP_H_CONTENT_TYPE);
     bool multipart = ctype.ptr && ctype.len >= 10 && strncasecmp(ctype.ptr, "multipart/", 10) == 0;
     char name[UPLOAD_NAME_MAX + 1] = "";
     if (!multipart && rq->h.method == HTTP_PUT) {
