@@ -11,7 +11,7 @@ UNITSRCS := $(wildcard tests/unit/*.c)
 HDRS    := $(wildcard src/*.h)
 PYTEST  := /usr/bin/python3 -m pytest
 
-.PHONY: all asan run test unit integration deps clean bench
+.PHONY: all asan run test unit integration deps clean bench fuzz fuzz-smoke soak test-valgrind
 
 all: webserv
 
@@ -51,6 +51,22 @@ test: deps webserv webserv-asan tests/unit/run
 # webserv against nginx, side by side (bench/README.md); BENCH_ARGS=--quick for a short run.
 bench: webserv
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+# libFuzzer harnesses (fuzz/README.md): FUZZ_TIME seconds each.
+FUZZ_TIME ?= 600
+fuzz:
+	./fuzz/run.sh $(FUZZ_TIME)
+
+fuzz-smoke:
+	./fuzz/run.sh 20
+
+# siege against a mix of static, CGI and upload URLs (tests/soak.py).
+soak: webserv
+	/usr/bin/python3 tests/soak.py
+
+# The integration suite with the release build under valgrind memcheck.
+test-valgrind: deps webserv
+	WEBSERV_VALGRIND=1 $(PYTEST) -q tests
 
 clean:
 	rm -f webserv webserv-asan tests/unit/run

@@ -83,6 +83,10 @@ typedef struct {
     size_t nservers;
 } conf_t;
 
+/* Whether conf_parse checks the files and folders it names (on by default;
+ * a fuzzer turns it off so that no input creates or probes files). */
+extern bool conf_check_files;
+
 /* Parse `text` (named `path` in messages, relative paths against `dir`),
  * merge inheritance and check the files and folders it names. On error:
  * NULL and `err` holds "FILE:LINE: message". */
