@@ -24,6 +24,7 @@
 #include "cgi_parse.h"
 #include "http.h"
 #include "log.h"
+#include "util.h"
 
 #define OUT_HIGH (64 * 1024)     /* CGI output queued for the client, at most */
 #define IN_MAX (64 * 1024)       /* body bytes queued for the CGI, at most */
@@ -600,18 +601,9 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
 static ssize_t spool_data(conn_t *c, const char *p, size_t len, bool last)
 {
     cgi_t *g = c->rq->ctx;
-    size_t left = len;
-    while (left) {
-        ssize_t n = write(g->spool, p, left);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            log_msg(LOG_ERR, "cgi body spool: %s", strerror(errno));
-            return errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? -507 : -500;
-        }
-        p += n;
-        left -= (size_t)n;
-    }
+    int rc = util_write_all(g->spool, p, len, "cgi body spool");
+    if (rc)
+        return -rc;
     g->spool_size += (int64_t)len;
     return (ssize_t)len;
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "multipart.h"
 #include "path.h"
+#include "util.h"
 
 #define UPLOAD_MAX_FILES 64
 #define UPLOAD_NAME_MAX 200
@@ -60,8 +61,6 @@ void upload_sanitize_name(const char *in, size_t len, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-static int write_status(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG ? 507 : 500; }
-
 /* Open a new temporary file in the store for files[nfiles]. Returns 0 or a status. */
 static int open_temp(upload_t *up, const char *name)
 {
@@ -81,30 +80,16 @@ static int open_temp(upload_t *up, const char *name)
             break;
     }
     log_msg(LOG_ERR, "cannot create an upload file: %s", strerror(errno));
-    return write_status(errno);
+    return util_write_status(errno);
 }
 
-static int write_all(upload_t *up, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(up->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            log_msg(LOG_ERR, "upload write: %s", strerror(errno));
-            return write_status(errno);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
+static int write_all(upload_t *up, const char *p, size_t len) { return util_write_all(up->fd, p, len, "upload write"); }
 
 static int close_file(upload_t *up)
 {
     int rc = 0;
     if (up->fd >= 0 && close(up->fd) != 0)
-        rc = write_status(errno);  /* e.g. a quota noticed at close */
+        rc = util_write_status(errno);  /* e.g. a quota noticed at close */
     up->fd = -1;
     return rc;
 }
