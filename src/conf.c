@@ -140,7 +140,7 @@ static int lex(lexer_t *lx)
             lx->p++;
         }
     }
-    lx->word = arena_strndup(lx->arena, buf_head(&w), buf_len(&w));
+    lx->word = arena_strndup(lx->arena, buf_len(&w) ? buf_head(&w) : "", buf_len(&w));  /* "" is a word too */
     buf_free(&w);
     return T_WORD;
 }

@@ -444,6 +444,7 @@ int http_chunked_parse(http_chunked_t *c, const char *in, size_t len, size_t *co
     size_t i = 0;
     *data = NULL;
     *data_len = 0;
+    *consumed = 0;  /* also what an error reports: the framing is lost anyway */
     while (i < len && c->state != C_DONE) {
         unsigned char ch = (unsigned char)in[i];
         int h;
