@@ -422,7 +422,8 @@ static int decode_body(conn_t *c)
             status = rq->chunk.status;
             break;
         }
-        if (max && rq->body_size > max) {
+        /* the chunk's announced size counts: too large is known from its size line */
+        if (max && (rq->chunk.size > (uint64_t)max || rq->body_size + (int64_t)rq->chunk.size > max)) {
             status = 413;
             break;
         }

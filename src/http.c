@@ -103,6 +103,9 @@ static char *format_u64(uint64_t v, char *end)
 void http_head_end(conn_t *c, int64_t content_length)
 {
     buf_t *m = &c->out.mem;
+    request_t *rq = c->rq;
+    if (rq->status >= 400 && rq->has_body && rq->h.expect_continue && !rq->body_done)
+        c->keep_alive = false;  /* its body will not be read (begin_request): say so */
     if (content_length >= 0) {
         char tmp[48] = "Content-Length: ";
         char digits[24];

@@ -144,21 +144,10 @@ static int parse_version(http_request_t *r, const char *v, size_t n)
 {
     if (n < 8 || memcmp(v, "HTTP/", 5) != 0)
         return fail(r, 400);
-    size_t i = 5;
-    int major = 0, minor = 0, digits = 0;
-    while (i < n && is_digit((unsigned char)v[i]) && digits < 3) {
-        major = major * 10 + (v[i++] - '0');
-        digits++;
-    }
-    if (!digits || i >= n || v[i++] != '.')
+    /* HTTP-version = "HTTP/" DIGIT "." DIGIT, exactly (RFC 9112 2.3) */
+    if (n != 8 || !is_digit((unsigned char)v[5]) || v[6] != '.' || !is_digit((unsigned char)v[7]))
         return fail(r, 400);
-    digits = 0;
-    while (i < n && is_digit((unsigned char)v[i]) && digits < 3) {
-        minor = minor * 10 + (v[i++] - '0');
-        digits++;
-    }
-    if (!digits || i != n)
-        return fail(r, 400);
+    int major = v[5] - '0', minor = v[7] - '0';
     if (major != 1)
         return fail(r, 505);
     r->version_major = 1;
@@ -177,6 +166,8 @@ static int parse_target(http_request_t *r, const char *d, size_t off, size_t len
     if (len > HTTP_MAX_URI)
         return fail(r, 414);
     r->target = span(off, len);
+    if (r->method == HTTP_METHOD_UNKNOWN)  /* answered 501 whatever its form (CONNECT host:port, OPTIONS *) */
+        return HTTP_OK;
     size_t p = 0;
     if (t[0] != '/') {
         size_t skip;
@@ -414,7 +405,7 @@ str_t http_header_get(const http_request_t *r, const char *data, const char *nam
 
 enum {
     C_SIZE, C_SIZE_MORE, C_SIZE_WS, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF,
-    C_TRAILER_START, C_TRAILER, C_TRAILER_LF, C_FINAL_LF, C_DONE,
+    C_TRAILER_START, C_TRAILER_NAME, C_TRAILER_VALUE, C_TRAILER_LF, C_FINAL_LF, C_DONE,
 };
 
 #define CHUNK_LINE_MAX 4096
@@ -470,19 +461,15 @@ int http_chunked_parse(http_chunked_t *c, const char *in, size_t len, size_t *co
                 c->line_len = 0;
             } else if (ch == '\r')
                 c->state = C_SIZE_LF;
-            else if (ch == '\n')
-                c->state = c->size ? C_DATA : C_TRAILER_START;
-            else
+            else  /* a bare LF too: framing lines end in CRLF, nothing else */
                 return chunk_fail(c);
             break;
         case C_EXT:
             if (++c->line_len > CHUNK_LINE_MAX)
                 return chunk_fail(c);
-            if (ch == '\n')
-                c->state = c->size ? C_DATA : C_TRAILER_START;
-            else if (ch == '\r')
+            if (ch == '\r')
                 c->state = C_SIZE_LF;
-            else if (ch < 0x20 && ch != '\t')
+            else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
                 return chunk_fail(c);
             break;
         case C_SIZE_LF:
@@ -503,38 +490,34 @@ int http_chunked_parse(http_chunked_t *c, const char *in, size_t len, size_t *co
             return HTTP_AGAIN;
         }
         case C_DATA_CR:
-            if (ch == '\r')
-                c->state = C_DATA_LF;
-            else if (ch == '\n')
-                c->state = C_SIZE;
-            else
+            if (ch != '\r')
                 return chunk_fail(c);
+            c->state = C_DATA_LF;
             break;
         case C_DATA_LF:
             if (ch != '\n')
                 return chunk_fail(c);
             c->state = C_SIZE;
             break;
+        /* trailer section: field lines (RFC 9112 7.1.2), read and dropped */
         case C_TRAILER_START:
             if (ch == '\r')
                 c->state = C_FINAL_LF;
-            else if (ch == '\n')
-                c->state = C_DONE;
-            else {
-                c->state = C_TRAILER;
-                c->line_len = 1;
-            }
-            if (++c->trailer_len > CHUNK_TRAILER_MAX)
+            else if (is_tchar(ch))
+                c->state = C_TRAILER_NAME;
+            else  /* not a field line: obs-fold, a bare LF, a request line's space ... */
                 return chunk_fail(c);
             break;
-        case C_TRAILER:
-            if (++c->trailer_len > CHUNK_TRAILER_MAX)
+        case C_TRAILER_NAME:
+            if (ch == ':')
+                c->state = C_TRAILER_VALUE;
+            else if (!is_tchar(ch))
                 return chunk_fail(c);
+            break;
+        case C_TRAILER_VALUE:
             if (ch == '\r')
                 c->state = C_TRAILER_LF;
-            else if (ch == '\n')
-                c->state = C_TRAILER_START;
-            else if (ch < 0x20 && ch != '\t')
+            else if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
                 return chunk_fail(c);
             break;
         case C_TRAILER_LF:
@@ -548,6 +531,8 @@ int http_chunked_parse(http_chunked_t *c, const char *in, size_t len, size_t *co
             c->state = C_DONE;
             break;
         }
+        if (c->state >= C_TRAILER_START && ++c->trailer_len > CHUNK_TRAILER_MAX)
+            return chunk_fail(c);
         if (c->state == C_SIZE)
             c->size = 0;
         i++;

@@ -155,13 +155,25 @@ TEST(chunked_trailers)
 {
     OK("5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n", "hello");
     OK("5\r\nhello\r\n0\r\nX-A: 1\r\nX-B: 2\r\n\r\n", "hello");
-    OK("0\nX-A: 1\n\n", "");
+    OK("0\r\nX-Empty:\r\n\r\n", "");
+    /* trailer lines must be field lines: a request line there is an attack */
+    ERR("0\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+    ERR("0\r\n: no name\r\n\r\n");
+    ERR("0\r\n folded\r\n\r\n");
+    ERR("0\r\nX-A: a\x01b\r\n\r\n");
 }
 
 TEST(chunked_bare_lf)
 {
-    OK("5\nhello\n0\n\n", "hello");
-    OK("5\r\nhello\n6\n world\r\n0\n\r\n", "hello world");
+    /* RFC 9112 7.1: chunk lines end in CRLF; the bare-LF leniency of 2.2
+     * covers the start line and header fields only, and a parser that
+     * differs here is a smuggling vector */
+    ERR("5\nhello\r\n0\r\n\r\n");
+    ERR("5\r\nhello\n0\r\n\r\n");
+    ERR("5;ext\nhello\r\n0\r\n\r\n");
+    ERR("5\r\nhello\r\n0\n\r\n");
+    ERR("5\r\nhello\r\n0\r\nX-A: 1\n\r\n");
+    ERR("5\r\nhello\r\n0\r\n\n");
 }
 
 TEST(chunked_stops_at_end)
