@@ -51,6 +51,7 @@ typedef struct cgi {
     bool input_done;           /* every body byte has been handed over */
     char script[4096], script_uri[HTTP_MAX_URI + 1], path_info[HTTP_MAX_URI + 1];
     const char *interpreter;
+    loop_task_t release;       /* frees it after the batch: an event may still name its pipes */
 } cgi_t;
 
 static cgi_t *running;
@@ -425,6 +426,8 @@ static void read_output(cgi_t *g)
 static void on_stdout(loop_io_t *io, uint32_t events)
 {
     cgi_t *g = io->data;
+    if (!g->c)  /* its request ended earlier in this batch */
+        return;
     g->out_ready = true;
     if (events & (LOOP_HUP | LOOP_RDHUP | LOOP_ERR))
         g->out_hup = true;  /* edge-triggered: this is the only word of it */
@@ -475,6 +478,8 @@ static void pump_input(cgi_t *g)
 static void on_stdin(loop_io_t *io, uint32_t events)
 {
     cgi_t *g = io->data;
+    if (!g->c)
+        return;
     g->in_ready = true;
     pump_input(g);
 }
@@ -501,6 +506,8 @@ static void stream_done(conn_t *c)
 }
 
 /* ---- spawning ---- */
+
+static void release(loop_task_t *t);
 
 static void on_timeout(loop_timer_t *t)
 {
@@ -639,11 +646,18 @@ static void cleanup(conn_t *c, bool ok)
     loop_timer_stop(&g->timer);
     kill_child(g);  /* a script still running when its request ends */
     unlink_running(g);
+    g->c = NULL;
+    c->rq->ctx = NULL;
+    c->out.refill = NULL;
+    loop_defer(&g->release);
+}
+
+static void release(loop_task_t *t)
+{
+    cgi_t *g = t->data;
     buf_free(&g->head);
     buf_free(&g->in);
     free(g);
-    c->rq->ctx = NULL;
-    c->out.refill = NULL;
 }
 
 bool cgi_serve(conn_t *c)
@@ -660,6 +674,8 @@ bool cgi_serve(conn_t *c)
         return found != 0;
     }
     g->c = c;
+    g->release.fn = release;
+    g->release.data = g;
     g->spool = -1;
     g->out_io.fd = g->in_io.fd = -1;
     g->out_left = -1;

@@ -12,9 +12,16 @@ Configuration text may use placeholders:
   @ROOT@                         @TMP@/www (make_site() fills it)
 If the text has no `error_log` directive, `error_log @TMP@/error.log;` is
 put in front of it.
+
+WEBSERV_VALGRIND=1 (`make test-valgrind`) runs every server under valgrind
+memcheck (VALGRIND_ARGS; log in @TMP@/valgrind-PID.log): errors or
+definitely/indirectly lost blocks in the log of the server process fail the
+test at teardown. Time limits that a server under valgrind cannot keep are
+multiplied by SLOW (1 normally, 5 under valgrind).
 """
 
 import os
+import re
 import resource
 import signal
 import socket
@@ -27,9 +34,19 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BIN = os.path.abspath(os.environ.get("WEBSERV_BIN", str(REPO / "webserv")))
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
-START_TIMEOUT = 10.0   # the sanitizer build on a loaded machine starts slowly
-STOP_TIMEOUT = 5.0
-TEST_TIMEOUT = 60      # per test, when pytest-timeout is installed
+
+# Valgrind mode: the server runs under memcheck, many times slower.
+VALGRIND = os.environ.get("WEBSERV_VALGRIND", "") not in ("", "0")
+SLOW = 5 if VALGRIND else 1
+VALGRIND_ARGS = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                 "--show-leak-kinds=definite,indirect",
+                 "--errors-for-leak-kinds=definite,indirect", "--track-fds=no",
+                 "--trace-children=no", "--child-silent-after-fork=yes"]
+VALGRIND_FAILURE = re.compile(r"ERROR SUMMARY: [1-9]|definitely lost: [1-9]|indirectly lost: [1-9]")
+
+START_TIMEOUT = 10.0 * (3 if VALGRIND else 1)  # sanitizer builds on a loaded machine start slowly
+STOP_TIMEOUT = 5.0 * (3 if VALGRIND else 1)    # valgrind's leak check runs at exit
+TEST_TIMEOUT = 60 * SLOW  # per test, when pytest-timeout is installed
 
 # A fixed, known modification time for the files of the test sites:
 # 2020-01-02 03:04:05 UTC.
@@ -140,7 +157,7 @@ def big_file(path, size=10 * 1024 * 1024):
 class Server:
     _counter = 0
 
-    def __init__(self, tmp, conf, nports=1, args=None, name=None, nofile=None):
+    def __init__(self, tmp, conf, nports=1, args=None, name=None, nofile=None, preexec=None):
         Server._counter += 1
         self.name = name or "ws%d" % Server._counter
         self.tmp = Path(tmp).resolve()
@@ -162,6 +179,7 @@ class Server:
         self.returncode = None
         self.killed = False
         self.nofile = nofile     # RLIMIT_NOFILE soft limit for the server
+        self.preexec = preexec   # called in the child before exec (rlimits, setuid ...)
 
     def substitute(self, text):
         for i in reversed(range(len(self.ports))):
@@ -174,18 +192,28 @@ class Server:
     def pid(self):
         return self.proc.pid
 
-    def start(self, wait=True):
-        preexec = None
-        if self.nofile is not None:
-            limit = self.nofile
+    def valgrind_log(self):
+        """Path of valgrind's log of the server process (valgrind mode)."""
+        return self.tmp / ("valgrind-%d.log" % self.proc.pid)
 
-            def preexec():
+    def start(self, wait=True):
+        limit = self.nofile
+        extra = self.preexec
+
+        def preexec():
+            if limit is not None:
                 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
                 resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+            if extra is not None:
+                extra()
+        cmd = [BIN] + self.args
+        if VALGRIND:
+            cmd = VALGRIND_ARGS + ["--log-file=%s/valgrind-%%p.log" % self.tmp] + cmd
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([BIN] + self.args, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, cwd=str(self.tmp),
-                                         start_new_session=True, preexec_fn=preexec)
+                                         start_new_session=True,
+                                         preexec_fn=preexec if limit is not None or extra else None)
         if wait:
             self.wait_ready()
         return self
@@ -251,7 +279,18 @@ class Server:
             for m in SANITIZER_MARKERS:
                 if m in text:
                     return text
-        return None
+        return self.valgrind_report()
+
+    def valgrind_report(self):
+        """The valgrind log of the server process when it shows errors or
+        lost memory (valgrind mode, after the server exited), else None."""
+        if not VALGRIND or self.proc is None or self.proc.poll() is None:
+            return None
+        try:
+            text = self.valgrind_log().read_text(errors="replace")
+        except OSError:
+            return None
+        return text if VALGRIND_FAILURE.search(text) else None
 
     def finish(self):
         """Stop (if running) and list what went wrong."""
@@ -281,12 +320,14 @@ class _Factory:
         self.servers = []
 
     def __call__(self, conf, nports=1, args=None, site=True, extra_files=None, wait=True,
-                 tmp=None, setup=None, nofile=None):
+                 tmp=None, setup=None, nofile=None, preexec=None):
         """Start a server. site: fill @ROOT@ with the standard site (plus
         extra_files); setup(server): called before the start, to make more
-        files (the server checks the folders its configuration names)."""
+        files (the server checks the folders its configuration names);
+        nofile: RLIMIT_NOFILE soft limit (the server may raise it to the hard
+        one); preexec(): called in the child before exec (rlimits, setuid)."""
         tmp = Path(tmp) if tmp is not None else self._tmp_dir_fn()
-        srv = Server(tmp, conf, nports=nports, args=args, nofile=nofile)
+        srv = Server(tmp, conf, nports=nports, args=args, nofile=nofile, preexec=preexec)
         srv.files = make_site(srv.root, extra_files) if site else {}
         if setup is not None:
             setup(srv)

@@ -10,6 +10,8 @@ if [ "${1:-test}" != run ]; then
     /usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
     /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null || need="$need python3-pytest-timeout"
     command -v curl >/dev/null 2>&1 || need="$need curl"
+    # make test-valgrind
+    [ -x /usr/bin/valgrind ] || need="$need valgrind"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -13,7 +13,8 @@ import pytest
 
 import httpbody
 import rawhttp
-from conftest import children, pid_running, vm_hwm, wait_for, write_file, zombie_children
+from conftest import (VALGRIND, children, pid_running, vm_hwm, wait_for, write_file,
+                      zombie_children)
 
 MiB = 1 << 20
 HWM_SLACK = 16 * MiB
@@ -714,6 +715,12 @@ def test_no_zombies(srv):
 # descriptors
 
 
+def _valgrind_log(target):
+    """Valgrind's own log file (valgrind mode) is open in the children of
+    the server it runs: not the server's leak."""
+    return VALGRIND and os.path.basename(target).startswith("valgrind-")
+
+
 def test_no_descriptor_leak(srv):
     idle = [rawhttp.Conn(srv.port) for _ in range(3)]
     try:
@@ -732,7 +739,7 @@ def test_no_descriptor_leak(srv):
     finally:
         for c in idle:
             c.close()
-    extra = {k: v for k, v in fds.items() if k not in ("0", "1", "2")}
+    extra = {k: v for k, v in fds.items() if k not in ("0", "1", "2") and not _valgrind_log(v)}
     assert len(extra) <= 1 and all(v == "(gone)" or v.startswith("/proc/") for v in extra.values()), \
         "descriptors leaked into the CGI: %r" % fds
     assert {"0", "1", "2"} <= set(fds), fds
@@ -743,7 +750,7 @@ def test_no_descriptor_leak_with_body(srv):
     r = httpbody.request_with_body(srv.port, "POST", "/cgi-bin/fds.py", os.urandom(10000))
     assert r.status == 200, r
     fds = json.loads(r.body)
-    extra = {k: v for k, v in fds.items() if k not in ("0", "1", "2")}
+    extra = {k: v for k, v in fds.items() if k not in ("0", "1", "2") and not _valgrind_log(v)}
     assert len(extra) <= 1 and all(v == "(gone)" or v.startswith("/proc/") for v in extra.values()), \
         "descriptors leaked into the CGI: %r" % fds
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import rawhttp
-from conftest import Server, big_file, make_site, port_accepts
+from conftest import SLOW, Server, big_file, make_site, port_accepts, wait_for
 
 CONF = """
 server {
@@ -137,10 +137,12 @@ server {
     root @ROOT@;
 }
 """)
+    # the master listens before it forks its workers
+    wait_for(lambda: len(_children(srv.pid)) == 2, 2.0 * SLOW)
     kids = _children(srv.pid)
     assert len(kids) == 2, kids
     os.kill(kids[0], signal.SIGKILL)
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 3 * SLOW
     while time.monotonic() < deadline:
         now = [k for k in _children(srv.pid) if not _gone(k)]
         if len(now) == 2 and kids[0] not in now:
