@@ -40,12 +40,15 @@ unit: tests/unit/run
 deps:
 	@./tests/install-deps.sh
 
-# Unit tests (sanitized), the integration suite against the release build
-# and again against the sanitizer build, then the browser test of the demo.
+# Unit tests (sanitized); the integration suite against the release build,
+# the sanitizer build and the release build under valgrind memcheck; a
+# 20-second smoke run of each fuzzer; the browser test of the demo.
 test: deps webserv webserv-asan tests/unit/run
 	./tests/unit/run
 	$(PYTEST) -q tests
 	WEBSERV_BIN=./webserv-asan $(PYTEST) -q tests
+	WEBSERV_VALGRIND=1 $(PYTEST) -q tests
+	FUZZ_BUILD=$${FUZZ_BUILD:-/tmp/webserv-fuzz-smoke} ./fuzz/run.sh 20
 	bash tests/browser/run.sh
 
 # webserv against nginx, side by side (bench/README.md); BENCH_ARGS=--quick for a short run.

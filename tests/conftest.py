@@ -201,9 +201,8 @@ class Server:
         extra = self.preexec
 
         def preexec():
-            if limit is not None:
-                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+            if limit is not None:  # soft and hard: the server raises its soft limit to the hard one
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
             if extra is not None:
                 extra()
         cmd = [BIN] + self.args
