@@ -30,7 +30,7 @@ typedef struct {
 void buf_init(buf_t *b, size_t limit);
 void buf_free(buf_t *b);
 static inline size_t buf_len(const buf_t *b) { return b->end - b->start; }
-static inline char *buf_head(const buf_t *b) { return b->data + b->start; }
+static inline char *buf_head(const buf_t *b) { return b->data ? b->data + b->start : NULL; /* NULL + 0 is undefined */ }
 /* Make room for at least `want` bytes after end (compacting, then growing
  * up to the limit). Returns free bytes after end, 0 when at the limit or
  * out of memory. */

@@ -515,3 +515,13 @@ server {
     while time.monotonic() < deadline and not (confdir / "logs" / "access.log").exists():
         time.sleep(0.05)
     assert (confdir / "logs" / "access.log").exists()
+
+
+def test_empty_config_file(tmp_path):
+    """An empty file (an empty read buffer: once undefined behaviour) is a
+    clear error, on the sanitizer build too."""
+    path = tmp_path / "empty.conf"
+    path.write_bytes(b"")
+    r = run(["-t", str(path)])
+    assert r.returncode == 1
+    assert r.stderr.decode() == 'webserv: %s:1: no "server" block\n' % path
