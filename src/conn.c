@@ -111,6 +111,19 @@ void out_reset(out_t *o)
     o->refill = NULL;
 }
 
+void out_send_entry(out_t *o, fc_entry_t *e, off_t first, off_t len)
+{
+    o->entry = e;  /* keeps the content or descriptor alive while sending */
+    if (e->data) {
+        o->body = e->data + first;
+        o->body_len = (size_t)len;
+    } else {
+        o->file = e->fd;
+        o->file_start = o->file_off = first;
+        o->file_end = first + len;
+    }
+}
+
 /* ---- close ---- */
 
 static void end_request(conn_t *c, bool ok)

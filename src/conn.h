@@ -63,6 +63,9 @@ typedef struct {
 
 /* Drop what is queued (closing the file) and start an empty response. */
 void out_reset(out_t *o);
+/* Send bytes [first, first + len) of a cached file after the head: from its
+ * memory when held, else with sendfile. Takes the caller's reference. */
+void out_send_entry(out_t *o, struct fc_entry *e, off_t first, off_t len);
 
 /* Where a request body goes; NULL in request_t means it is read and dropped. */
 typedef struct {

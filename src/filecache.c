@@ -259,8 +259,11 @@ static void format_fields(fc_entry_t *e)
              (unsigned long long)e->st.st_size);
     buf_t f;
     buf_init(&f, 1024);
-    buf_appendf(&f, "Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
-                mime_type(e->path, e->pathlen), lastmod, e->etag);
+    buf_appendf(&f, "Content-Type: %s\r\n", mime_type(e->path, e->pathlen));
+    e->validators_off = buf_len(&f);
+    buf_appendf(&f, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, e->etag);
+    e->validators_len = buf_len(&f) - e->validators_off;
+    buf_appends(&f, "Accept-Ranges: bytes\r\n");
     e->fields = buf_head(&f);  /* the buffer's memory is the entry's now */
     e->fields_len = buf_len(&f);
 }

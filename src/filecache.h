@@ -24,6 +24,7 @@ typedef struct fc_entry {
     char *data;         /* the whole content, for small files */
     char *fields;       /* "Content-Type: ..\r\nLast-Modified: ..\r\nETag: ..\r\nAccept-Ranges: bytes\r\n" */
     size_t fields_len;
+    size_t validators_off, validators_len;  /* the Last-Modified and ETag lines in fields (for 304) */
     char etag[48];
     uint64_t validated; /* clock_ms of the last check */
     unsigned refs;      /* responses using it (plus one while in the table) */

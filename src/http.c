@@ -170,15 +170,7 @@ static int try_error_page(conn_t *c, int status, const char *extra)
         filecache_release(e);
         return 0;
     }
-    o->entry = e;
-    if (e->data) {
-        o->body = e->data;
-        o->body_len = (size_t)e->st.st_size;
-    } else {
-        o->file = e->fd;
-        o->file_off = o->file_start = 0;
-        o->file_end = e->st.st_size;
-    }
+    out_send_entry(o, e, 0, e->st.st_size);
     return 0;
 }
 

@@ -142,10 +142,7 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
         if (not_modified(c, st, e->etag)) {
             filecache_release(e);
             http_head_start(c, 304);
-            /* the cached fields minus Content-Type and Accept-Ranges: Last-Modified and ETag */
-            const char *lm = strstr(e->fields, "Last-Modified:");
-            const char *ar = strstr(e->fields, "Accept-Ranges:");
-            buf_append(&o->mem, lm, (size_t)(ar - lm));
+            buf_append(&o->mem, e->fields + e->validators_off, e->validators_len);
             http_head_end(c, -1);
             return;
         }
@@ -174,15 +171,7 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
         filecache_release(e);
         return;
     }
-    o->entry = e;  /* keeps the content or descriptor alive while sending */
-    if (e->data) {
-        o->body = e->data + first;
-        o->body_len = (size_t)len;
-    } else {
-        o->file = e->fd;
-        o->file_start = o->file_off = first;
-        o->file_end = first + len;
-    }
+    out_send_entry(o, e, first, len);
 }
 
 static int open_status(int err)

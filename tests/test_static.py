@@ -212,6 +212,8 @@ def test_if_none_match_304(srv):
     assert r.status == 304
     assert r.body == b""
     assert r.headers.get("ETag") == etag
+    assert r.headers.get("Last-Modified")  # the validators, and nothing of the body
+    assert "Content-Length" not in r.headers and "Content-Type" not in r.headers
     assert nxt.status == 200 and nxt.body == b"0123456789abcdef"
 
 
