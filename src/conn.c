@@ -320,7 +320,7 @@ static void begin_request(conn_t *c)
             start_write(c);
             return;
         }
-    } else if (rq->status >= 400 && rq->h.expect_continue) {
+    } else if (request_skips_body(rq)) {
         /* the client waits before sending its body: answer without it */
         c->keep_alive = false;
         start_write(c);

@@ -128,6 +128,13 @@ struct conn {
     unsigned requests;
 };
 
+/* An error answered before a body the client holds back (Expect:
+ * 100-continue): the body is never read, so the connection closes. */
+static inline bool request_skips_body(const request_t *rq)
+{
+    return rq->status >= 400 && rq->has_body && rq->h.expect_continue && !rq->body_done;
+}
+
 void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t peerlen);
 /* Run the connection's state machine after the current batch of events
  * (a producer or consumer of its request changed state). */

@@ -104,8 +104,8 @@ void http_head_end(conn_t *c, int64_t content_length)
 {
     buf_t *m = &c->out.mem;
     request_t *rq = c->rq;
-    if (rq->status >= 400 && rq->has_body && rq->h.expect_continue && !rq->body_done)
-        c->keep_alive = false;  /* its body will not be read (begin_request): say so */
+    if (request_skips_body(rq))
+        c->keep_alive = false;  /* its body will not be read: say so */
     if (content_length >= 0) {
         char tmp[48] = "Content-Length: ";
         char digits[24];
