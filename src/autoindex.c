@@ -14,7 +14,11 @@
 #include "path.h"
 #include "static.h"
 
-#define AUTOINDEX_MAX_ENTRIES 20000
+/* A listing is built whole in memory (it needs a Content-Length), so it
+ * is bounded: past these, the rest of the folder is not listed. */
+#define AUTOINDEX_MAX_ENTRIES 10000
+#define AUTOINDEX_MAX_BYTES (1024 * 1024)
+#define AUTOINDEX_SLACK 8192  /* room for one row past the cap, and the footer */
 
 typedef struct {
     char *name;
@@ -91,6 +95,10 @@ static int render(buf_t *b, const char *uri, size_t urilen, entry_t *v, size_t n
     if (urilen > 1)
         rc |= buf_appends(b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
     for (size_t i = 0; i < n && rc == 0; i++) {
+        if (buf_len(b) > AUTOINDEX_MAX_BYTES) {
+            truncated = true;
+            break;
+        }
         char when[32], size[32];
         struct tm tm;
         gmtime_r(&v[i].mtime, &tm);
@@ -108,7 +116,7 @@ static int render(buf_t *b, const char *uri, size_t urilen, entry_t *v, size_t n
     }
     rc |= buf_appends(b, "</table>\n");
     if (truncated)
-        rc |= buf_appendf(b, "<p>Only the first %d entries are listed.</p>\n", AUTOINDEX_MAX_ENTRIES);
+        rc |= buf_appends(b, "<p>The folder has more entries than are listed here.</p>\n");
     rc |= buf_appends(b, "<hr>\n</body>\n</html>\n");
     return rc;
 }
@@ -120,7 +128,7 @@ void autoindex_serve(conn_t *c, const char *dirpath)
     bool truncated;
     size_t n = read_entries(dirpath, &v, &truncated);
     buf_t body;
-    buf_init(&body, c->out.mem.limit / 2);
+    buf_init(&body, AUTOINDEX_MAX_BYTES + AUTOINDEX_SLACK);
     int rc = render(&body, rq->path.data, buf_len(&rq->path), v, n, truncated);
     for (size_t i = 0; i < n; i++)
         free(v[i].name);
@@ -128,7 +136,7 @@ void autoindex_serve(conn_t *c, const char *dirpath)
     if (rc != 0) {
         log_msg(LOG_ERR, "autoindex of \"%s\" is too large", dirpath);
         buf_free(&body);
-        http_error(c, 500, NULL);
+        http_error(c, 500);
         return;
     }
     http_head_start(c, 200);
@@ -136,7 +144,7 @@ void autoindex_serve(conn_t *c, const char *dirpath)
     http_head_end(c, (int64_t)buf_len(&body));
     if (!rq->head_only && buf_append(&c->out.mem, buf_head(&body), buf_len(&body)) != 0) {
         buf_free(&body);
-        http_error(c, 500, NULL);
+        http_error(c, 500);
         return;
     }
     buf_free(&body);

@@ -75,10 +75,53 @@ void buf_free(buf_t *b)
     b->start = b->end = b->cap = 0;
 }
 
+#ifdef BUF_MOVE_ON_RESERVE
+/* Sanitizer builds: a buffer that compacts or grows always moves to a new
+ * block and frees the old one, so a pointer kept into it across a read is
+ * a use-after-free that ASan reports, not a silent read of moved bytes. */
+static size_t reserve_moving(buf_t *b, size_t want);
+
+void buf_relocate(buf_t *b)
+{
+    if (b->data && b->cap)
+        reserve_moving(b, 0);
+}
+
+static size_t reserve_moving(buf_t *b, size_t want)
+{
+    size_t len = b->end - b->start;
+    size_t ncap = b->cap;
+    if (len + want > ncap) {
+        size_t need = len + want > b->limit ? b->limit : len + want;
+        if (ncap == 0)
+            ncap = 1024;
+        while (ncap < need)
+            ncap *= 2;
+        if (ncap > b->limit)
+            ncap = b->limit > b->cap ? b->limit : b->cap;
+    }
+    char *p = malloc(ncap ? ncap : 1);
+    if (!p)
+        return b->cap - b->end;
+    if (len)
+        memcpy(p, b->data + b->start, len);
+    free(b->data);
+    b->data = p;
+    b->cap = ncap;
+    b->start = 0;
+    b->end = len;
+    return b->cap - b->end;
+}
+#endif
+
 size_t buf_reserve(buf_t *b, size_t want)
 {
     if (b->cap - b->end >= want)
         return b->cap - b->end;
+#ifdef BUF_MOVE_ON_RESERVE
+    if (b->cap < b->limit || b->start > 0)
+        return reserve_moving(b, want);
+#endif
     if (b->start > 0) {  /* compact first: cheaper than growing */
         memmove(b->data, b->data + b->start, b->end - b->start);
         b->end -= b->start;
@@ -122,22 +165,30 @@ int buf_append(buf_t *b, const void *p, size_t n)
     return 0;
 }
 
+int buf_vappendf(buf_t *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    size_t room = buf_reserve(b, 256);
+    int n = vsnprintf(b->data ? b->data + b->end : NULL, room, fmt, ap);
+    if (n >= 0 && (size_t)n >= room) {
+        if (buf_reserve(b, (size_t)n + 1) < (size_t)n + 1)
+            n = -1;
+        else
+            vsnprintf(b->data + b->end, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
+    if (n < 0)
+        return -1;
+    b->end += (size_t)n;
+    return 0;
+}
+
 int buf_appendf(buf_t *b, const char *fmt, ...)
 {
     va_list ap;
-    size_t room = buf_reserve(b, 256);
     va_start(ap, fmt);
-    int n = vsnprintf(b->data ? b->data + b->end : NULL, room, fmt, ap);
+    int rc = buf_vappendf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return -1;
-    if ((size_t)n >= room) {
-        if (buf_reserve(b, (size_t)n + 1) < (size_t)n + 1)
-            return -1;
-        va_start(ap, fmt);
-        vsnprintf(b->data + b->end, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
-    b->end += (size_t)n;
-    return 0;
+    return rc;
 }

@@ -2,6 +2,7 @@
 #ifndef WEBSERV_BUF_H
 #define WEBSERV_BUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,9 +37,15 @@ static inline char *buf_head(const buf_t *b) { return b->data ? b->data + b->sta
  * out of memory. */
 size_t buf_reserve(buf_t *b, size_t want);
 void buf_consume(buf_t *b, size_t n);
+#ifdef BUF_MOVE_ON_RESERVE
+/* Move the bytes to a new block and free the old one (sanitizer builds:
+ * see buf.c). */
+void buf_relocate(buf_t *b);
+#endif
 /* Append, growing as needed; -1 when the limit would be passed. */
 int buf_append(buf_t *b, const void *p, size_t n);
 int buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int buf_vappendf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static inline int buf_appends(buf_t *b, const char *s) { return buf_append(b, s, __builtin_strlen(s)); }
 
 /* Out of memory policy: allocation failures of the process's own fixed

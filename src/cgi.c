@@ -56,6 +56,9 @@ typedef struct cgi {
 
 static cgi_t *running;
 static unsigned unreaped;  /* children forked and not yet reaped */
+static unsigned max_processes = CONF_CGI_MAX_PROCESSES;
+
+void cgi_set_max_processes(int n) { max_processes = (unsigned)n; }
 
 static void unlink_running(cgi_t *g)
 {
@@ -77,10 +80,12 @@ static void close_io(loop_io_t *io)
     io->fd = -1;
 }
 
+/* The script's whole process group, even when the script itself has
+ * exited: a child it left behind may still hold its stdout. */
 static void kill_child(cgi_t *g)
 {
-    if (g->pid > 0 && !g->exited)
-        kill(-g->pid, SIGKILL);  /* its process group: whatever it started too */
+    if (g->pid > 0)
+        kill(-g->pid, SIGKILL);
 }
 
 /* ---- finding the script ---- */
@@ -128,22 +133,32 @@ typedef struct {
     size_t n;
 } env_t;
 
-static void env_add(env_t *e, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void env_add(env_t *e, const char *name, const char *fmt, ...)
+/* NAME=value. Request bytes are copied with memcpy, which the sanitizers
+ * check, so a stale slice of the request shows up there. */
+static void env_put(env_t *e, const char *name, str_t value)
 {
+    size_t at = buf_len(&e->b);
     if (e->n == ENV_VARS)
         return;
-    size_t at = buf_len(&e->b);
-    char val[HTTP_MAX_URI * 2];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(val, sizeof(val), fmt, ap);
-    va_end(ap);
-    if (buf_appendf(&e->b, "%s=%s", name, val) != 0 || buf_append(&e->b, "", 1) != 0) {
+    if (buf_appends(&e->b, name) || buf_append(&e->b, "=", 1) || buf_append(&e->b, value.ptr, value.len) ||
+        buf_append(&e->b, "", 1)) {
         e->b.end = at;
         return;
     }
     e->offs[e->n++] = at;
+}
+
+static void env_cstr(env_t *e, const char *name, const char *value) { env_put(e, name, (str_t){value, strlen(value)}); }
+
+static void env_putf(env_t *e, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void env_putf(env_t *e, const char *name, const char *fmt, ...)
+{
+    char val[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof(val), fmt, ap);
+    va_end(ap);
+    env_cstr(e, name, val);
 }
 
 /* HTTP_* for each request header; repeated headers joined with ", ". */
@@ -177,7 +192,7 @@ static void env_headers(env_t *e, const http_request_t *h, const char *d)
                 buf_append(&v, ", ", 2);
             buf_append(&v, val.ptr, val.len);
         }
-        env_add(e, key, "%.*s", (int)buf_len(&v), buf_len(&v) ? buf_head(&v) : "");
+        env_put(e, key, (str_t){buf_len(&v) ? buf_head(&v) : "", buf_len(&v)});
         buf_free(&v);
     }
 }
@@ -190,35 +205,39 @@ static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
     const conf_scope_t *s = rq->scope;
     buf_init(&e->b, ENV_MAX);
     e->n = 0;
-    env_add(e, "GATEWAY_INTERFACE", "CGI/1.1");
-    env_add(e, "SERVER_SOFTWARE", "webserv/0.1");
-    env_add(e, "SERVER_PROTOCOL", "HTTP/1.%d", h->version_minor);
+    env_cstr(e, "GATEWAY_INTERFACE", "CGI/1.1");
+    env_cstr(e, "SERVER_SOFTWARE", "webserv/0.1");
+    env_putf(e, "SERVER_PROTOCOL", "HTTP/1.%d", h->version_minor);
     if (h->host.len)
-        env_add(e, "SERVER_NAME", "%.*s", (int)h->host.len, d + h->host.off);
+        env_put(e, "SERVER_NAME", http_span_str(d, h->host));
     else if (rq->srv->nnames)
-        env_add(e, "SERVER_NAME", "%s", rq->srv->names[0]);
+        env_cstr(e, "SERVER_NAME", rq->srv->names[0]);
     else
-        env_add(e, "SERVER_NAME", "%s", c->listener->addr->text);
-    env_add(e, "SERVER_PORT", "%d", c->listener->addr->port);
-    env_add(e, "REQUEST_METHOD", "%s", http_method_name(h->method));
-    str_t target = http_span_str(d, h->target);
-    env_add(e, "REQUEST_URI", "%.*s", (int)target.len, target.ptr);
-    env_add(e, "QUERY_STRING", "%.*s", (int)rq->query.len, rq->query.ptr ? rq->query.ptr : "");
-    env_add(e, "SCRIPT_NAME", "%s", g->script_uri);
-    env_add(e, "SCRIPT_FILENAME", "%s", g->script);
-    env_add(e, "PATH_INFO", "%s", g->path_info);
-    if (g->path_info[0])
-        env_add(e, "PATH_TRANSLATED", "%s%s", s->root, g->path_info);
-    env_add(e, "DOCUMENT_ROOT", "%s", s->root);
-    env_add(e, "REMOTE_ADDR", "%s", c->peer);
-    env_add(e, "REMOTE_PORT", "%d", c->peer_port);
-    if (content_length >= 0)
-        env_add(e, "CONTENT_LENGTH", "%lld", (long long)content_length);
-    str_t ctype = http_header(h, d, HTTP_H_CONTENT_TYPE);
-    if (ctype.ptr)
-        env_add(e, "CONTENT_TYPE", "%.*s", (int)ctype.len, ctype.ptr);
-    env_add(e, "REDIRECT_STATUS", "200");  /* php-cgi refuses to run without it */
-    env_add(e, "PATH", "/usr/local/bin:/usr/bin:/bin");
+        env_cstr(e, "SERVER_NAME", c->listener->addr->text);
+    env_putf(e, "SERVER_PORT", "%d", c->listener->addr->port);
+    env_cstr(e, "REQUEST_METHOD", http_method_name(h->method));
+    env_put(e, "REQUEST_URI", http_span_str(d, h->target));
+    str_t query = http_query(c);
+    env_put(e, "QUERY_STRING", query.ptr ? query : STR_LIT(""));
+    env_cstr(e, "SCRIPT_NAME", g->script_uri);
+    env_cstr(e, "SCRIPT_FILENAME", g->script);
+    env_cstr(e, "PATH_INFO", g->path_info);
+    if (g->path_info[0]) {
+        char translated[sizeof(g->script) + sizeof(g->path_info)];
+        snprintf(translated, sizeof(translated), "%s%s", s->root, g->path_info);
+        env_cstr(e, "PATH_TRANSLATED", translated);
+    }
+    env_cstr(e, "DOCUMENT_ROOT", s->root);
+    env_cstr(e, "REMOTE_ADDR", c->peer);
+    env_putf(e, "REMOTE_PORT", "%d", c->peer_port);
+    if (content_length >= 0) {  /* a body comes: its length and type */
+        env_putf(e, "CONTENT_LENGTH", "%lld", (long long)content_length);
+        str_t ctype = http_header(h, d, HTTP_H_CONTENT_TYPE);
+        if (ctype.ptr)
+            env_put(e, "CONTENT_TYPE", ctype);
+    }
+    env_cstr(e, "REDIRECT_STATUS", "200");  /* php-cgi refuses to run without it */
+    env_cstr(e, "PATH", "/usr/local/bin:/usr/bin:/bin");
     env_headers(e, h, d);
 }
 
@@ -291,7 +310,7 @@ static void start_response(cgi_t *g, const cgi_head_t *h, int status)
     for (size_t i = 0; i < h->nfields; i++)
         buf_appendf(m, "%.*s: %.*s\r\n", (int)h->fields[i].name.len, h->fields[i].name.ptr,
                     (int)h->fields[i].value.len, h->fields[i].value.ptr);
-    bool bodyless = status == 204 || status == 304 || (status >= 100 && status < 200);
+    bool bodyless = !http_status_has_body(status);
     g->out_left = h->content_length;
     if (h->content_length < 0 && !bodyless && !rq->head_only) {
         if (rq->h.version_minor == 1) {
@@ -324,6 +343,10 @@ static bool parse_head(cgi_t *g)
     }
     size_t rest = buf_len(&g->head) - (size_t)n;
     int status = h.status;
+    if (status && (status < 200 || status > 599)) {  /* an interim or unknown status is no final answer */
+        fail(g, 502, "invalid Status");
+        return false;
+    }
     if (!status && h.location.len && h.location.ptr[0] == '/' && rest == 0) {
         /* local redirect (RFC 3875 6.2.2), if no body follows: decided at EOF */
         g->redirect_pending = true;
@@ -525,6 +548,10 @@ static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NON
 /* fork + execve. Returns 0, or a status (503 when no process can be made). */
 static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
 {
+    if (unreaped >= max_processes) {
+        log_msg(LOG_ERR, "cgi \"%s\": %u scripts running already (cgi_max_processes)", g->script, unreaped);
+        return 503;
+    }
     int out[2], in[2] = {-1, -1};
     if (pipe2(out, O_CLOEXEC) != 0)
         return 503;
@@ -597,6 +624,7 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
         g->in_io = (loop_io_t){.fd = in[1], .fn = on_stdin, .data = g};
         loop_add(&g->in_io, LOOP_OUT | LOOP_ET);
     }
+    c->out.refill = refill;  /* a producer runs: the connection waits for it */
     g->timer.fn = on_timeout;
     g->timer.data = g;
     loop_timer_set(&g->timer, (uint64_t)c->rq->scope->cgi_timeout);
@@ -670,7 +698,7 @@ bool cgi_serve(conn_t *c)
     if (found != 1) {
         free(g);
         if (found)
-            http_error(c, found, NULL);
+            http_error(c, found);
         return found != 0;
     }
     g->c = c;
@@ -683,26 +711,24 @@ bool cgi_serve(conn_t *c)
     buf_init(&g->in, IN_MAX);
     rq->ctx = g;
     rq->cleanup = cleanup;
-    c->out.more = true;  /* the response comes from the script */
-    c->out.refill = refill;
-    if (rq->h.chunked) {
+    c->out.more = true;  /* the response comes from the script (refill: once it runs) */
+    bool body = rq->has_body && !rq->no_body;
+    if (body && rq->h.chunked) {
         g->spool = open(P_tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (g->spool < 0) {
             log_msg(LOG_ERR, "cgi body spool in %s: %s", P_tmpdir, strerror(errno));
-            c->out.more = false;
-            http_error(c, 500, NULL);
+            http_error(c, 500);
             return true;
         }
         rq->body = &SPOOL_HANDLER;
         return true;
     }
-    int rc = spawn(c, g, rq->has_body ? rq->h.content_length : -1);
+    int rc = spawn(c, g, body ? rq->h.content_length : -1);
     if (rc) {
-        c->out.more = false;
-        http_error(c, rc, NULL);
+        http_error(c, rc);
         return true;
     }
-    if (rq->has_body)
+    if (body)
         rq->body = &STREAM_HANDLER;
     return true;
 }

@@ -574,9 +574,21 @@ static int set_location(parser_t *ps, conf_scope_t *s, char **a, int n)
     return rc;
 }
 
+static int set_cgi_max(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(ps->conf->cgi_max_processes, "cgi_max_processes");
+    char *end;
+    long v = strtol(a[0], &end, 10);
+    if (*end || end == a[0] || v < 1 || v > 65536)
+        return perr(ps, ps->line, "invalid value \"%s\" in \"cgi_max_processes\"", a[0]);
+    ps->conf->cgi_max_processes = (int)v;
+    return 0;
+}
+
 static const directive_t DIRECTIVES[] = {
     {"error_log", CTX_MAIN, 1, 1, 0, set_error_log},
     {"worker_processes", CTX_MAIN, 1, 1, 0, set_workers},
+    {"cgi_max_processes", CTX_MAIN, 1, 1, 0, set_cgi_max},
     {"server", CTX_MAIN, 0, 0, 1, set_server},
     {"listen", CTX_SERVER, 1, 1, 0, set_listen},
     {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
@@ -733,6 +745,8 @@ static void merge_tree(parser_t *ps)
     set_defaults(ps, &c->s);
     if (!c->worker_processes)
         c->worker_processes = 1;
+    if (!c->cgi_max_processes)
+        c->cgi_max_processes = CONF_CGI_MAX_PROCESSES;
     for (size_t i = 0; i < c->nservers; i++) {
         conf_server_t *srv = &c->servers[i];
         merge_scope(&srv->s, &c->s);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #define CONF_UNSET (-1)
+#define CONF_CGI_MAX_PROCESSES 64  /* default cgi_max_processes */
 
 typedef struct {
     int code;
@@ -78,6 +79,7 @@ typedef struct {
     char *dir;         /* relative paths resolve against this */
     char *error_log;   /* NULL = stderr */
     int worker_processes;
+    int cgi_max_processes;  /* CGI scripts running at once, per worker */
     conf_scope_t s;    /* main-level defaults */
     conf_server_t *servers;
     size_t nservers;

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #define OUT_LOW_WATER (16 * 1024)             /* ask a producer for more below this */
 #define POOL_BLOCK (16 * 1024)                /* pooled buffer size */
 #define POOL_MAX 1024                         /* free buffers kept */
+#define EXTRA_LIMIT (1024 * 1024)             /* added header lines (a return URL has no fixed limit) */
 
 enum { STEP_NEXT, STEP_WAIT };
 
@@ -51,31 +53,32 @@ static const conf_scope_t *default_scope(conn_t *c) { return &c->listener->serve
 
 /* ---- requests ---- */
 
+static void request_storage(request_t *rq, void (*fn)(buf_t *))
+{
+    fn(&rq->path);
+    fn(&rq->fspath);
+    fn(&rq->target);
+    fn(&rq->extra);
+}
+
+static void buf_empty(buf_t *b) { b->start = b->end = 0; }
+
 static request_t *request_get(void)
 {
     request_t *rq = free_requests;
     if (rq) {
         free_requests = rq->next_free;
         nfree_requests--;
+        request_storage(rq, buf_empty);
     } else {
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->path, HTTP_MAX_URI + 1);
         buf_init(&rq->fspath, 2 * HTTP_MAX_URI);
         buf_init(&rq->target, HTTP_MAX_URI + 1);
+        buf_init(&rq->extra, EXTRA_LIMIT);
     }
+    memset(&rq->srv, 0, offsetof(request_t, h) - offsetof(request_t, srv));
     http_request_init(&rq->h);
-    rq->srv = NULL;
-    rq->loc = NULL;
-    rq->scope = NULL;
-    rq->status = 0;
-    rq->head_only = rq->has_body = rq->framing_done = rq->body_done = false;
-    rq->body_left = rq->body_size = 0;
-    rq->body_ready = 0;
-    rq->redirects = 0;
-    rq->query = STR_NULL;
-    rq->body = NULL;
-    rq->ctx = NULL;
-    rq->cleanup = NULL;
     http_chunked_init(&rq->chunk);
     return rq;
 }
@@ -83,12 +86,12 @@ static request_t *request_get(void)
 static void request_put(request_t *rq)
 {
     if (nfree_requests >= FREE_REQUESTS_MAX) {
-        buf_free(&rq->path);
-        buf_free(&rq->fspath);
-        buf_free(&rq->target);
+        request_storage(rq, buf_free);
         free(rq);
         return;
     }
+    if (rq->extra.cap > POOL_BLOCK)  /* a long redirect: give the memory back */
+        buf_free(&rq->extra);
     rq->next_free = free_requests;
     free_requests = rq;
     nfree_requests++;
@@ -126,7 +129,7 @@ void out_send_entry(out_t *o, fc_entry_t *e, off_t first, off_t len)
 
 /* ---- close ---- */
 
-static void end_request(conn_t *c, bool ok)
+void conn_end_handler(conn_t *c, bool ok)
 {
     request_t *rq = c->rq;
     if (!rq)
@@ -182,7 +185,7 @@ static void conn_close(conn_t *c)
         return;
     if (c->rq && c->rq->status && c->rq->h.head_len)
         http_log_access(c);  /* an interrupted response is logged with what was sent */
-    end_request(c, false);
+    conn_end_handler(c, false);
     c->state = CONN_CLOSED;
     loop_timer_stop(&c->timer);
     /* close() alone leaves epoll, unless a forked child still shares the
@@ -246,15 +249,20 @@ static void start_write(conn_t *c)
     loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
 }
 
-/* An error that ends the connection once the response is sent. */
+/* An error that ends the connection once the response is sent. Once any
+ * of a response is out, its status cannot change: the connection closes. */
 static void fail_request(conn_t *c, int status)
 {
+    if (c->out.sent > 0) {
+        conn_close(c);
+        return;
+    }
     if (!c->rq)
         c->rq = request_get();
-    end_request(c, false);
+    conn_end_handler(c, false);
     c->keep_alive = false;
     c->linger = true;
-    http_error(c, status, NULL);
+    http_error(c, status);
     start_write(c);
 }
 
@@ -262,10 +270,6 @@ void conn_fail(conn_t *c, int status)
 {
     if (c->state == CONN_CLOSED)
         return;
-    if (c->out.sent > 0) {  /* the head is out already: the status cannot change */
-        conn_close(c);
-        return;
-    }
     fail_request(c, status);
     conn_wake(c);
 }
@@ -276,7 +280,7 @@ static void finish_response(conn_t *c)
     request_t *rq = c->rq;
     out_t *o = &c->out;
     http_log_access(c);
-    end_request(c, true);
+    conn_end_handler(c, true);
     c->idle_timeout = scope_of(c)->keepalive_timeout;
     out_reset(o);
     if (o->mem.cap > POOL_BLOCK)  /* a large listing: give the memory back */
@@ -310,7 +314,7 @@ static void begin_request(conn_t *c)
     if (rq->status == 413 || (rq->has_body && !c->keep_alive && !rq->body)) {
         /* the body will not be read: answer and close */
         c->keep_alive = false;
-        end_request(c, false);
+        conn_end_handler(c, false);
         start_write(c);
         return;
     }
@@ -346,6 +350,9 @@ static void begin_request(conn_t *c)
 static ssize_t fill_input(conn_t *c)
 {
     buf_take(&c->in);
+#ifdef BUF_MOVE_ON_RESERVE
+    buf_relocate(&c->in);  /* every read may move the bytes: let the sanitizers see it */
+#endif
     size_t room = buf_reserve(&c->in, READ_MIN);  /* and all the free room there is */
     if (room == 0)
         return -2;
@@ -436,7 +443,7 @@ static int decode_body(conn_t *c)
             break;
         }
         /* the chunk's announced size counts: too large is known from its size line */
-        if (max && (rq->chunk.size > (uint64_t)max || rq->body_size + (int64_t)rq->chunk.size > max)) {
+        if (max && (rq->body_size > max || rq->chunk.size > (uint64_t)(max - rq->body_size))) {
             status = 413;
             break;
         }
@@ -533,8 +540,10 @@ static bool flush_out(conn_t *c)
             if (n > 0) {
                 size_t from_mem = (size_t)n < mem_left ? (size_t)n : mem_left;
                 buf_consume(&o->mem, from_mem);
-                o->body += (size_t)n - from_mem;
-                o->body_len -= (size_t)n - from_mem;
+                if ((size_t)n > from_mem) {  /* body may be NULL: no arithmetic on it then */
+                    o->body += (size_t)n - from_mem;
+                    o->body_len -= (size_t)n - from_mem;
+                }
                 if ((size_t)n < want)  /* socket buffer full: wait for EPOLLOUT */
                     c->wr_ready = false;
             }
@@ -552,7 +561,8 @@ static bool flush_out(conn_t *c)
         }
         if (n > 0) {
             o->sent += n;
-            loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
+            if (c->state == CONN_WRITE)  /* while the body is read, its own timer runs */
+                loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -569,9 +579,24 @@ static bool flush_out(conn_t *c)
     return true;
 }
 
+/* The client went away (EOF or reset) while a producer still works for
+ * it: stop the producer now rather than when its output finds no reader.
+ * Bytes the client sent before its EOF (pipelined requests) are kept. */
+static bool client_gone(conn_t *c)
+{
+    while (c->peer_closed && c->rd_ready && c->state == CONN_WRITE) {
+        ssize_t n = fill_input(c);  /* closes the connection on EOF or error */
+        if (n <= 0)
+            return n == 0;
+    }
+    return false;
+}
+
 static int step_write(conn_t *c)
 {
     out_t *o = &c->out;
+    if (o->more && client_gone(c))
+        return STEP_NEXT;
     if (!flush_out(c))
         return STEP_NEXT;
     bool pending = buf_len(&o->mem) || o->body_len || (o->file >= 0 && o->file_off < o->file_end);
@@ -661,8 +686,14 @@ static void on_timeout(loop_timer_t *t)
         log_msg(LOG_INFO, "client %s timed out sending the request body", c->peer);
         break;
     case CONN_WRITE:
-        if (c->out.more && !buf_len(&c->out.mem)) {  /* waiting for the producer, which has its own timeout */
+        if (c->out.more && c->out.refill && !buf_len(&c->out.mem)) {
+            /* waiting for a running producer, which has its own timeout */
             loop_timer_set(&c->timer, (uint64_t)scope_of(c)->send_timeout);
+            return;
+        }
+        if (c->out.more && !buf_len(&c->out.mem)) {
+            log_msg(LOG_ERR, "client %s: the response has no producer left", c->peer);
+            conn_close(c);
             return;
         }
         log_msg(LOG_INFO, "client %s timed out reading the response", c->peer);
@@ -674,11 +705,11 @@ static void on_timeout(loop_timer_t *t)
     default:
         return;
     }
-    /* head or body timed out: a best-effort 408, then close */
-    if (!c->rq)
-        c->rq = request_get();
+    /* head or body timed out: a best-effort 408 (unless a response has
+     * begun), then close */
     fail_request(c, 408);
-    conn_step(c);
+    if (c->state != CONN_CLOSED)
+        conn_step(c);
 }
 
 void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t peerlen)
@@ -720,6 +751,12 @@ void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t p
     c->idle_timeout = default_scope(c)->keepalive_timeout;
     c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;
     loop_timer_at(&c->timer, c->head_deadline);
+}
+
+void conn_close_all(void)
+{
+    while (conns)
+        conn_close(conns);
 }
 
 void conn_shutdown_all(void)

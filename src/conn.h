@@ -79,18 +79,28 @@ typedef struct {
 } body_handler_t;
 
 /* The request in progress. Kept on a free list between requests so that
- * a busy connection allocates nothing per request. */
+ * a busy connection allocates nothing per request. Everything from `srv`
+ * on is cleared when it is taken again: a pooled request carries nothing
+ * of the one before it. */
 typedef struct request {
+    /* storage kept across requests (emptied when taken) */
     struct request *next_free;
-    http_request_t h;
+    buf_t path;          /* decoded, normalized URI path, NUL-terminated */
+    buf_t fspath;        /* file system path */
+    buf_t target;        /* the raw URI of an internal redirect */
+    buf_t extra;         /* header lines added to the response head (Allow, Location ...) */
+    /* per request: zeroed when taken */
     const conf_server_t *srv;
     const conf_location_t *loc;
     const conf_scope_t *scope;
-    buf_t path;          /* decoded, normalized URI path, NUL-terminated */
-    buf_t fspath;        /* file system path */
-    buf_t target;        /* the URI of an internal redirect */
-    str_t query;         /* raw query string (of an internal redirect, or the target's) */
+    /* The query string: in `target` once an internal redirect replaced the
+     * URI, else in the head. Offsets, never pointers: c->in may move. */
+    http_span_t query;
+    bool rewritten;      /* the URI is in `target` */
+    bool no_body;        /* the handler gets no body (an internal redirect is a GET) */
     int status;
+    int error_status;    /* serving the error_page of this status: it is the response's status */
+    size_t error_extra;  /* bytes of `extra` that belong to that error */
     bool head_only;      /* HEAD: headers without the body */
     /* body framing: [head][body_ready decoded bytes][raw bytes] in conn->in */
     int64_t body_left;   /* Content-Length bytes still to come */
@@ -102,6 +112,7 @@ typedef struct request {
     const body_handler_t *body;
     void *ctx;                           /* the handler's state */
     void (*cleanup)(conn_t *c, bool ok); /* at the end of the request; ok = response sent */
+    http_request_t h;    /* last: initialized by http_request_init, which leaves the header array */
 } request_t;
 
 struct conn {
@@ -142,10 +153,16 @@ void conn_wake(conn_t *c);
 /* Abandon the request with an error status: the response replaces anything
  * prepared, and the connection closes after it. */
 void conn_fail(conn_t *c, int status);
+/* The request's handler is done with: its cleanup runs (ok = the response
+ * was sent) and it is detached from the request. */
+void conn_end_handler(conn_t *c, bool ok);
 /* Close now (the response cannot be completed). */
 void conn_abort(conn_t *c);
 /* Stop accepting keep-alive and close idle connections (graceful stop). */
 void conn_shutdown_all(void);
+/* Close every connection, ending its request (cleanup included): the
+ * worker is exiting. */
+void conn_close_all(void);
 size_t conn_count(void);
 
 #endif

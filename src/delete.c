@@ -32,23 +32,22 @@ void delete_serve(conn_t *c)
 {
     char file[8192 + 4096];
     if (target_path(c->rq, file, sizeof(file)) != 0) {
-        http_error(c, 414, NULL);
+        http_error(c, 414);
         return;
     }
     struct stat st;
     if (lstat(file, &st) != 0) {
-        http_error(c, errno == ENOENT || errno == ENOTDIR ? 404 : 403, NULL);
+        http_error(c, errno == ENOENT || errno == ENOTDIR ? 404 : 403);
         return;
     }
     if (S_ISDIR(st.st_mode)) {
-        http_error(c, 403, NULL);
+        http_error(c, 403);
         return;
     }
     if (unlink(file) != 0) {
         int err = errno;
         log_msg(LOG_ERR, "unlink \"%s\": %s", file, strerror(err));
-        http_error(c, err == ENOENT ? 404 : err == EBUSY || err == ETXTBSY ? 409 : err == EACCES || err == EPERM ? 403 : 500,
-                   NULL);
+        http_error(c, err == ENOENT ? 404 : err == EBUSY || err == ETXTBSY ? 409 : err == EACCES || err == EPERM ? 403 : 500);
         return;
     }
     http_head_start(c, 204);

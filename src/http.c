@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,9 +73,13 @@ static const char *server_and_date(size_t *len)
     return line;
 }
 
+bool http_status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
 void http_head_start(conn_t *c, int status)
 {
     buf_t *m = &c->out.mem;
+    if (c->rq->error_status)  /* an error_page: whatever served it, the status is the error's */
+        status = c->rq->error_status;
     c->rq->status = status;
     char line[64];
     size_t n;
@@ -88,6 +93,19 @@ void http_head_start(conn_t *c, int status)
     const char *date = server_and_date(&dlen);
     if (buf_append(m, line, n) == 0)
         buf_append(m, date, dlen);
+}
+
+int http_add_header(conn_t *c, const char *fmt, ...)
+{
+    buf_t *x = &c->rq->extra;
+    size_t before = x->end;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vappendf(x, fmt, ap);
+    va_end(ap);
+    if (rc != 0)
+        x->end = before;
+    return rc;
 }
 
 /* Decimal digits of v into the end of out (which has room for 20); returns the start. */
@@ -106,7 +124,9 @@ void http_head_end(conn_t *c, int64_t content_length)
     request_t *rq = c->rq;
     if (request_skips_body(rq))
         c->keep_alive = false;  /* its body will not be read: say so */
-    if (content_length >= 0) {
+    if (buf_len(&rq->extra))
+        buf_append(m, buf_head(&rq->extra), buf_len(&rq->extra));
+    if (content_length >= 0 && http_status_has_body(rq->status)) {
         char tmp[48] = "Content-Length: ";
         char digits[24];
         char *d = format_u64((uint64_t)content_length, digits + sizeof(digits));
@@ -131,9 +151,54 @@ static const conf_scope_t *current_scope(conn_t *c)
     return c->rq->scope ? c->rq->scope : &default_server(c)->s;
 }
 
-/* Serve the error_page file for `status`, if configured and readable. */
-static int try_error_page(conn_t *c, int status, const char *extra)
+str_t http_query(const conn_t *c)
 {
+    const request_t *rq = c->rq;
+    if (!rq->query.len)
+        return STR_NULL;
+    const char *base = rq->rewritten ? buf_head(&rq->target) : buf_head(&c->in);
+    return (str_t){base + rq->query.off, rq->query.len};
+}
+
+static void dispatch(conn_t *c);
+static int set_path(conn_t *c, str_t raw);
+
+/* Make `uri` (raw: still percent-encoded, maybe with a query) the
+ * request's URI. Returns 0, or -1 when it is not a valid path. */
+static int set_target(conn_t *c, const char *uri, size_t len)
+{
+    request_t *rq = c->rq;
+    buf_t *t = &rq->target;
+    t->start = t->end = 0;
+    if (len == 0 || buf_append(t, uri, len) != 0)
+        return -1;
+    const char *u = buf_head(t);
+    const char *q = memchr(u, '?', len);
+    size_t plen = q ? (size_t)(q - u) : len;
+    rq->rewritten = true;
+    rq->query = q ? (http_span_t){(uint32_t)plen + 1, (uint32_t)(len - plen - 1)} : (http_span_t){0, 0};
+    return set_path(c, (str_t){u, plen});
+}
+
+#define MAX_INTERNAL_REDIRECTS 10
+
+/* The URI changed: route the request again. */
+static void restart(conn_t *c)
+{
+    if (++c->rq->redirects > MAX_INTERNAL_REDIRECTS) {
+        log_msg(LOG_ERR, "too many internal redirects at \"%s\"", c->rq->path.data);
+        http_error(c, 500);
+        return;
+    }
+    dispatch(c);
+}
+
+/* Serve the error_page for `status` as if its URI had been requested
+ * (with GET, no body): its location's rules and handler apply, and the
+ * response keeps the error's status. Returns -1 when there is none. */
+static int error_page(conn_t *c, int status)
+{
+    request_t *rq = c->rq;
     const conf_scope_t *s = current_scope(c);
     const conf_error_page_t *ep = NULL;
     for (size_t i = 0; i < s->nerror_pages && !ep; i++)
@@ -142,77 +207,77 @@ static int try_error_page(conn_t *c, int status, const char *extra)
     if (!ep)
         return -1;
     if (ep->uri[0] != '/') {  /* a URL: redirect the client there, as nginx does */
+        rq->extra.start = rq->extra.end = 0;
+        if (http_add_header(c, "Location: %s\r\nContent-Type: text/html\r\n", ep->uri) != 0)
+            return -1;
         http_head_start(c, 302);
-        buf_appendf(&c->out.mem, "Location: %s\r\nContent-Type: text/html\r\n", ep->uri);
         http_head_end(c, 0);
         return 0;
     }
-    const conf_server_t *srv = c->rq->srv ? c->rq->srv : default_server(c);
-    const conf_location_t *loc = conf_find_location(srv, ep->uri, strlen(ep->uri));
-    const char *root = loc ? loc->s.root : srv->s.root;
-    char file[4096];
-    int n = snprintf(file, sizeof(file), "%s%s", root, ep->uri);
-    if (n < 0 || (size_t)n >= sizeof(file))
+    conn_end_handler(c, false);  /* what failed lets go of its resources first */
+    rq->error_status = status;
+    rq->error_extra = buf_len(&rq->extra);
+    rq->no_body = true;
+    rq->h.method = rq->head_only ? HTTP_HEAD : HTTP_GET;
+    if (!rq->srv)  /* an error before routing (a bad request line) */
+        rq->srv = default_server(c);
+    if (set_target(c, ep->uri, strlen(ep->uri)) != 0)
         return -1;
-    fc_entry_t *e = filecache_get(file, (size_t)n);
-    if (!e)
-        return -1;
-    if (!S_ISREG(e->st.st_mode)) {
-        filecache_release(e);
-        return -1;
-    }
-    /* the page with the error's status: no validators, so no 304 or range */
-    out_t *o = &c->out;
-    http_head_start(c, status);
-    buf_appendf(&o->mem, "Content-Type: %s\r\n%s", mime_type(ep->uri, strlen(ep->uri)), extra ? extra : "");
-    http_head_end(c, e->st.st_size);
-    if (c->rq->head_only || e->st.st_size == 0) {
-        filecache_release(e);
-        return 0;
-    }
-    out_send_entry(o, e, 0, e->st.st_size);
+    dispatch(c);
     return 0;
 }
 
-void http_error(conn_t *c, int status, const char *extra)
+static void builtin_page(conn_t *c, int status)
 {
-    out_reset(&c->out);
-    if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 || status == 505 ||
-        status == 501 || status == 411)
-        c->keep_alive = false;  /* framing may be lost: nginx closes too */
-    if (try_error_page(c, status, extra) == 0)
-        return;
     char body[512];
     const char *reason = http_reason(status);
     int n = snprintf(body, sizeof(body),
                      "<!DOCTYPE html>\r\n<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
                      "<center><h1>%d %s</h1></center>\r\n<hr><center>webserv</center>\r\n</body>\r\n</html>\r\n",
                      status, reason, status, reason);
+    bool body_allowed = http_status_has_body(status);
     http_head_start(c, status);
-    buf_appendf(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n%s", extra ? extra : "");
-    http_head_end(c, n);
-    if (!c->rq->head_only)
+    if (body_allowed)
+        buf_appends(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n");
+    http_head_end(c, body_allowed ? n : -1);
+    if (!c->rq->head_only && body_allowed)
         buf_append(&c->out.mem, body, (size_t)n);
 }
 
-static void allow_header(unsigned methods, char *out, size_t len)
+void http_error(conn_t *c, int status)
 {
-    static const int order[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE};
-    size_t n = (size_t)snprintf(out, len, "Allow: ");
-    const char *sep = "";
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-        if (methods & (unsigned)order[i]) {
-            n += (size_t)snprintf(out + n, len - n, "%s%s", sep, http_method_name(order[i]));
-            sep = ", ";
-        }
-    snprintf(out + n, len - n, "\r\n");
+    request_t *rq = c->rq;
+    out_reset(&c->out);
+    if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 || status == 505 ||
+        status == 501 || status == 411)
+        c->keep_alive = false;  /* framing may be lost: nginx closes too */
+    if (rq->error_status) {
+        /* the error page itself failed: the built-in page of the first error */
+        status = rq->error_status;
+        rq->extra.end = rq->extra.start + rq->error_extra;
+    } else if (error_page(c, status) == 0) {
+        return;
+    }
+    out_reset(&c->out);
+    builtin_page(c, status);
 }
 
 static void method_not_allowed(conn_t *c, unsigned methods)
 {
-    char allow[96];
-    allow_header(methods, allow, sizeof(allow));
-    http_error(c, 405, allow);
+    static const int order[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE};
+    buf_t *x = &c->rq->extra;
+    size_t mark = x->end;
+    int rc = buf_appends(x, "Allow: ");
+    const char *sep = "";
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+        if (methods & (unsigned)order[i]) {
+            rc |= buf_appendf(x, "%s%s", sep, http_method_name(order[i]));
+            sep = ", ";
+        }
+    rc |= buf_appends(x, "\r\n");
+    if (rc)
+        x->end = mark;
+    http_error(c, 405);
 }
 
 static void do_return(conn_t *c, const conf_scope_t *s)
@@ -220,23 +285,27 @@ static void do_return(conn_t *c, const conf_scope_t *s)
     int code = s->return_code;
     const char *text = s->return_text;
     bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
-    if (!text && code >= 400) {
-        http_error(c, code, NULL);
-        return;
-    }
     if (redirect && text) {
-        char loc[4200];
-        snprintf(loc, sizeof(loc), "Location: %s\r\n", text);
-        http_error(c, code, loc);  /* a small HTML body, as nginx sends */
+        if (http_add_header(c, "Location: %s\r\n", text) != 0) {
+            http_error(c, 500);
+            return;
+        }
+        http_error(c, code);  /* a small HTML body, as nginx sends */
         return;
     }
-    size_t len = text ? strlen(text) : 0;
+    if (!text && code >= 400) {
+        http_error(c, code);
+        return;
+    }
+    size_t len = text && http_status_has_body(code) ? strlen(text) : 0;
     http_head_start(c, code);
-    if (text)
+    if (len)
         buf_appends(&c->out.mem, "Content-Type: text/plain; charset=utf-8\r\n");
     http_head_end(c, (int64_t)len);
-    if (!c->rq->head_only && len)
-        buf_append(&c->out.mem, text, len);
+    if (!c->rq->head_only && len) {  /* sent from the configuration, which outlives the response */
+        c->out.body = text;
+        c->out.body_len = len;
+    }
 }
 
 /* Route the normalized path in rq->path and run its handler. */
@@ -254,15 +323,17 @@ static void dispatch(conn_t *c)
         method_not_allowed(c, s->methods);
         return;
     }
-    if ((h->method == HTTP_POST || h->method == HTTP_PUT) && !rq->has_body && h->content_length < 0) {
-        http_error(c, 411, NULL);
-        return;
-    }
-    if (s->client_max_body_size && h->content_length > s->client_max_body_size) {
-        log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", c->peer,
-                (long long)h->content_length, (long long)s->client_max_body_size);
-        http_error(c, 413, NULL);
-        return;
+    if (!rq->no_body) {
+        if ((h->method == HTTP_POST || h->method == HTTP_PUT) && !rq->has_body && h->content_length < 0) {
+            http_error(c, 411);
+            return;
+        }
+        if (s->client_max_body_size && h->content_length > s->client_max_body_size) {
+            log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", c->peer,
+                    (long long)h->content_length, (long long)s->client_max_body_size);
+            http_error(c, 413);
+            return;
+        }
     }
     if (s->return_code != CONF_UNSET) {
         do_return(c, s);
@@ -295,6 +366,7 @@ static int set_path(conn_t *c, str_t raw)
     request_t *rq = c->rq;
     if (raw.len == 0)
         raw = STR_LIT("/");
+    rq->path.start = rq->path.end = 0;  /* path_normalize writes from data[0] */
     if (buf_reserve(&rq->path, raw.len + 1) < raw.len + 1)
         return -1;
     long n = path_normalize(raw, rq->path.data);
@@ -303,7 +375,6 @@ static int set_path(conn_t *c, str_t raw)
                 raw.ptr);
         return -1;
     }
-    rq->path.start = 0;
     rq->path.end = (size_t)n;
     return 0;
 }
@@ -317,53 +388,41 @@ void http_handle(conn_t *c)
     rq->head_only = h->method == HTTP_HEAD;
     rq->has_body = h->chunked || h->content_length > 0;
     rq->body_left = h->content_length > 0 ? h->content_length : 0;
-    rq->query = http_span_str(d, h->query);
+    rq->query = h->query;
 
     listener_t *l = c->listener;
     rq->srv = h->host.len ? conf_find_server(l->servers, l->nservers, d + h->host.off, h->host.len)
                           : default_server(c);
     if (set_path(c, http_span_str(d, h->path)) != 0) {
-        http_error(c, 400, NULL);
+        http_error(c, 400);
         return;
     }
     dispatch(c);
 }
 
-#define MAX_INTERNAL_REDIRECTS 10
-
 void http_internal_redirect(conn_t *c, const char *uri, size_t len)
 {
     request_t *rq = c->rq;
-    if (rq->cleanup)
-        rq->cleanup(c, false);
-    rq->cleanup = NULL;
-    rq->body = NULL;  /* what is left of the body is read and dropped */
-    rq->ctx = NULL;
+    conn_end_handler(c, false);
     out_reset(&c->out);
-    if (++rq->redirects > MAX_INTERNAL_REDIRECTS) {
-        log_msg(LOG_ERR, "too many internal redirects at \"%.*s\"", (int)len, uri);
-        http_error(c, 500, NULL);
-        conn_wake(c);
-        return;
-    }
-    /* the URI must outlive the CGI's buffers */
-    buf_t *keep = &rq->target;
-    keep->start = keep->end = 0;
-    if (buf_append(keep, uri, len) != 0) {
-        http_error(c, 500, NULL);
-        conn_wake(c);
-        return;
-    }
-    const char *u = buf_head(keep);
-    const char *q = memchr(u, '?', len);
-    size_t plen = q ? (size_t)(q - u) : len;
-    rq->query = q ? (str_t){q + 1, len - plen - 1} : STR_NULL;
+    rq->no_body = true;  /* a GET: what is left of the body is read and dropped */
     rq->h.method = rq->head_only ? HTTP_HEAD : HTTP_GET;
-    if (set_path(c, (str_t){u, plen}) != 0)
-        http_error(c, 400, NULL);
+    if (set_target(c, uri, len) != 0)
+        http_error(c, 400);
     else
-        dispatch(c);
+        restart(c);
     conn_wake(c);
+}
+
+void http_serve_index(conn_t *c, const char *name)
+{
+    buf_t *p = &c->rq->path;
+    if (buf_append(p, name, strlen(name) + 1) != 0) {
+        http_error(c, 414);
+        return;
+    }
+    p->end--;  /* the NUL stays out of the length */
+    restart(c);
 }
 
 /* Copy s into the log line, escaping quotes, backslashes and bytes that

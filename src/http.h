@@ -2,6 +2,7 @@
 #ifndef WEBSERV_HTTP_H
 #define WEBSERV_HTTP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conn.h"
@@ -11,18 +12,35 @@
 void http_handle(conn_t *c);
 
 /* Prepare an error response: the error_page for `status` if one is set
- * and readable, else a built-in page. `extra` holds additional header
- * lines (each ending in CRLF) or NULL. */
-void http_error(conn_t *c, int status, const char *extra);
+ * (served as if its URI had been requested; the response keeps the
+ * error's status), else a built-in page. Header lines added with
+ * http_add_header before the call (Allow, Location ...) go with it. */
+void http_error(conn_t *c, int status);
+
+/* Add a header line (ending in CRLF) to the response head being prepared.
+ * Returns 0, or -1 when it does not fit (nothing is added). */
+int http_add_header(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Response head in c->out.mem: status line and the common headers ... */
 void http_head_start(conn_t *c, int status);
-/* ... then Content-Length (when >= 0), Connection and the blank line. */
+/* ... then the added lines, Content-Length (when >= 0 and the status has a
+ * body), Connection and the blank line. */
 void http_head_end(conn_t *c, int64_t content_length);
 
-/* Answer the request as a GET of `uri` instead (a CGI's local redirect):
- * the current handler's state is released first. */
+/* 1xx, 204 and 304 responses never carry a body. */
+bool http_status_has_body(int status);
+
+/* The request's query string (of the URI an internal redirect set, else
+ * of the request target), or a NULL str. */
+str_t http_query(const conn_t *c);
+
+/* Answer the request as a GET of `uri` instead, without a body (a CGI's
+ * local redirect): the current handler's state is released first. */
 void http_internal_redirect(conn_t *c, const char *uri, size_t len);
+
+/* Answer the request as if the directory's index file `name` had been
+ * requested: its location and handler are chosen again. */
+void http_serve_index(conn_t *c, const char *name);
 
 const char *http_reason(int status);
 void http_log_access(conn_t *c);

@@ -444,7 +444,7 @@ int http_chunked_parse(http_chunked_t *c, const char *in, size_t len, size_t *co
         case C_SIZE_MORE:
             h = hexval(ch);
             if (h >= 0) {
-                if (c->size > (UINT64_C(1) << 59))  /* > 2^63 after shift: overflow */
+                if (c->size > ((uint64_t)INT64_MAX - (uint64_t)h) / 16)  /* a size must fit in int64_t */
                     return chunk_fail(c);
                 c->size = c->size * 16 + (uint64_t)h;
                 c->state = C_SIZE_MORE;

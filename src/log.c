@@ -29,21 +29,46 @@ int log_open(const char *path)
 
 int log_fd(void) { return error_fd; }
 
+/* Copy a formatted message into out, control bytes as \xHH: a request's
+ * bytes quoted in a message can never start a line of their own. */
+static size_t escape_controls(const char *in, size_t len, char *out, size_t room)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch >= 0x20 && ch != 0x7f) {
+            if (n + 1 > room)
+                break;
+            out[n++] = (char)ch;
+        } else {
+            if (n + 4 > room)
+                break;
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[ch >> 4];
+            out[n++] = hex[ch & 15];
+        }
+    }
+    return n;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
-    char line[2048];
+    char msg[2048], line[2048 + 128];
     if (clock_log_time()[0] == '\0')
         clock_update();
-    int n = snprintf(line, sizeof(line), "%s [%s] %d: ", clock_log_time(), LEVELS[level], (int)getpid());
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (m < 0)
         return;
-    size_t len = (size_t)n + (size_t)m;
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
+    size_t mlen = (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+    int n = snprintf(line, sizeof(line), "%s [%s] %d: ", clock_log_time(), LEVELS[level], (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return;
+    size_t len = (size_t)n + escape_controls(msg, mlen, line + n, sizeof(line) - (size_t)n - 1);
     line[len++] = '\n';
     log_write(error_fd, line, len);
 }

@@ -176,34 +176,53 @@ static void run_timers(void)
 
 void loop_stop(void) { stopping = true; }
 
-int loop_run(void)
+void loop_flush_tasks(void)
+{
+    while (tasks_head)
+        run_tasks();
+}
+
+/* One round: wait for events (at most max_wait_ms, -1 = until the next
+ * timer), dispatch them, run the deferred tasks and the due timers. */
+static int run_once(int max_wait_ms)
 {
     struct epoll_event events[MAX_EVENTS];
-    while (!stopping) {
-        int timeout = -1;
-        if (tasks_head)
-            timeout = 0;
-        else if (heap_len) {
-            uint64_t now = clock_ms();
-            uint64_t wait = heap[0]->when <= now ? 0 : heap[0]->when - now;
-            timeout = wait > 60000 ? 60000 : (int)wait;
-        }
-        int n = epoll_wait(epfd, events, MAX_EVENTS, timeout);
-        clock_update();
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
-            return -1;
-        }
-        for (int pass = 0; pass < 2; pass++)  /* urgent ones first (cache invalidation) */
-            for (int i = 0; i < n; i++) {
-                loop_io_t *io = events[i].data.ptr;
-                if (io->urgent == (pass == 0))
-                    io->fn(io, events[i].events);
-            }
-        run_tasks();
-        run_timers();
+    int timeout = max_wait_ms;
+    if (tasks_head)
+        timeout = 0;
+    else if (heap_len) {
+        uint64_t now = clock_ms();
+        uint64_t wait = heap[0]->when <= now ? 0 : heap[0]->when - now;
+        if (wait > 60000)
+            wait = 60000;
+        if (timeout < 0 || (int)wait < timeout)
+            timeout = (int)wait;
     }
+    int n = epoll_wait(epfd, events, MAX_EVENTS, timeout);
+    clock_update();
+    if (n < 0) {
+        if (errno == EINTR)
+            return 0;
+        log_msg(LOG_ERR, "epoll_wait: %s", strerror(errno));
+        return -1;
+    }
+    for (int pass = 0; pass < 2; pass++)  /* urgent ones first (cache invalidation) */
+        for (int i = 0; i < n; i++) {
+            loop_io_t *io = events[i].data.ptr;
+            if (io->urgent == (pass == 0))
+                io->fn(io, events[i].events);
+        }
+    run_tasks();
+    run_timers();
+    return n;
+}
+
+int loop_run(void)
+{
+    while (!stopping)
+        if (run_once(-1) < 0)
+            return -1;
     return 0;
 }
+
+int loop_run_once(int max_wait_ms) { return run_once(max_wait_ms); }

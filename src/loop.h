@@ -60,6 +60,12 @@ void loop_defer(loop_task_t *t);
 /* Run until loop_stop; returns 0, or -1 on an epoll failure. */
 int loop_run(void);
 void loop_stop(void);
+/* One round of the loop, waiting at most max_wait_ms for an event (for a
+ * harness that drives the loop itself). Returns the number of events, or
+ * -1 on an epoll failure. */
+int loop_run_once(int max_wait_ms);
+/* Run the deferred work still queued (after loop_run: memory to free). */
+void loop_flush_tasks(void);
 /* Drop every registration (in a forked child that will not use the loop). */
 void loop_close(void);
 

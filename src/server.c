@@ -317,7 +317,9 @@ static int run_worker(int slot)
         }
     }
     int rc = loop_run();
+    conn_close_all();  /* what is still open ends its request: uploads remove their files */
     cgi_kill_all();
+    loop_flush_tasks();
     return rc == 0 ? 0 : 1;
 }
 
@@ -378,6 +380,7 @@ int server_run(conf_t *conf)
 {
     signal(SIGPIPE, SIG_IGN);  /* a client that goes away is an EPIPE, not a death */
     signal(SIGXFSZ, SIG_IGN);  /* a file over RLIMIT_FSIZE is an EFBIG (507), not a death */
+    cgi_set_max_processes(conf->cgi_max_processes);
     if (conf->worker_processes <= 1)
         return run_worker(0);
     return run_master(conf->worker_processes);

@@ -138,7 +138,7 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
     out_t *o = &c->out;
     const struct stat *st = &e->st;
     off_t first = 0, last = st->st_size - 1;
-    if (status == 200) {
+    if (status == 200 && !rq->error_status) {
         if (not_modified(c, st, e->etag)) {
             filecache_release(e);
             http_head_start(c, 304);
@@ -150,10 +150,9 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
         if (range.ptr && if_range_ok(c, st, e->etag)) {
             int rr = parse_range(range, st->st_size, &first, &last);
             if (rr < 0) {
+                http_add_header(c, "Content-Range: bytes */%lld\r\n", (long long)st->st_size);
                 filecache_release(e);
-                char cr[64];
-                snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld\r\n", (long long)st->st_size);
-                http_error(c, 416, cr);
+                http_error(c, 416);
                 return;
             }
             if (rr > 0)
@@ -162,7 +161,8 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
     }
     off_t len = st->st_size ? last - first + 1 : 0;
     http_head_start(c, status);
-    buf_append(&o->mem, e->fields, e->fields_len);
+    /* an error page has the error's status: no validators, so no 304 or range */
+    buf_append(&o->mem, e->fields, rq->error_status ? e->validators_off : e->fields_len);
     if (status == 206)
         buf_appendf(&o->mem, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
                     (long long)st->st_size);
@@ -197,19 +197,23 @@ static int open_status(int err)
 static void redirect_slash(conn_t *c)
 {
     request_t *rq = c->rq;
-    buf_t loc;
-    buf_init(&loc, HTTP_MAX_URI * 4);
-    buf_appends(&loc, "Location: ");
-    path_url_encode(&loc, rq->path.data, buf_len(&rq->path));
-    buf_append(&loc, "/", 1);
-    str_t q = rq->query;
+    buf_t *x = &rq->extra;
+    size_t mark = x->end;
+    str_t q = http_query(c);
+    int rc = buf_appends(x, "Location: ");
+    rc |= path_url_encode(x, rq->path.data, buf_len(&rq->path));
+    rc |= buf_append(x, "/", 1);
     if (q.len) {
-        buf_append(&loc, "?", 1);
-        buf_append(&loc, q.ptr, q.len);
+        rc |= buf_append(x, "?", 1);
+        rc |= buf_append(x, q.ptr, q.len);
     }
-    buf_append(&loc, "\r\n", 3);
-    http_error(c, 301, buf_len(&loc) ? buf_head(&loc) : NULL);
-    buf_free(&loc);
+    rc |= buf_append(x, "\r\n", 2);
+    if (rc) {
+        x->end = mark;
+        http_error(c, 500);
+        return;
+    }
+    http_error(c, 301);
 }
 
 static void serve_directory(conn_t *c)
@@ -227,27 +231,28 @@ static void serve_directory(conn_t *c)
         if (!e) {
             if (errno == ENOENT || errno == ENOTDIR)
                 continue;
-            http_error(c, open_status(errno), NULL);
+            http_error(c, open_status(errno));
             return;
         }
-        if (S_ISREG(e->st.st_mode)) {
-            static_send(c, 200, e);
-            return;
-        }
+        bool regular = S_ISREG(e->st.st_mode);
         filecache_release(e);
+        if (regular) {  /* served as if its URI had been requested: a script runs */
+            http_serve_index(c, s->index[i]);
+            return;
+        }
     }
     if (s->autoindex && build_fspath(rq, NULL) == 0) {
         autoindex_serve(c, rq->fspath.data);
         return;
     }
-    http_error(c, 403, NULL);
+    http_error(c, 403);
 }
 
 void static_serve(conn_t *c)
 {
     request_t *rq = c->rq;
     if (build_fspath(rq, NULL) != 0) {
-        http_error(c, 414, NULL);
+        http_error(c, 414);
         return;
     }
     fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
@@ -255,7 +260,7 @@ void static_serve(conn_t *c)
         int err = errno;
         if (err != ENOENT && err != ENOTDIR)
             log_msg(LOG_ERR, "open \"%s\": %s", rq->fspath.data, strerror(err));
-        http_error(c, open_status(err), NULL);
+        http_error(c, open_status(err));
         return;
     }
     if (S_ISDIR(e->st.st_mode)) {
@@ -265,7 +270,7 @@ void static_serve(conn_t *c)
     }
     if (!S_ISREG(e->st.st_mode)) {
         filecache_release(e);
-        http_error(c, 403, NULL);
+        http_error(c, 403);
         return;
     }
     static_send(c, 200, e);

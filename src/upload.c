@@ -1,9 +1,11 @@
 /* Request bodies to disk (upload_store).
  *
- * Every file is written to a hidden temporary name in the store (created
- * with O_EXCL) and renamed to its final name only when the whole body has
- * arrived, so a reader never sees half a file and an aborted upload leaves
- * nothing behind: the request's cleanup unlinks what was not committed. */
+ * A file being written has no name at all (O_TMPFILE). Once its bytes are
+ * complete it is linked under a hidden random name; when the whole body
+ * has arrived every file is renamed to its final name, so a reader never
+ * sees half a file and an aborted upload leaves nothing behind: the
+ * request's cleanup unlinks what was not committed. Where the file system
+ * has no O_TMPFILE the file is written under the hidden random name. */
 #include "upload.h"
 
 #include <errno.h>
@@ -26,7 +28,7 @@
 #define UPLOAD_NAME_MAX 200
 
 typedef struct {
-    char tmp[48];                    /* temporary name in the store */
+    char tmp[48];                    /* hidden temporary name in the store; "" while it has none */
     char name[UPLOAD_NAME_MAX + 1];  /* final name; "" = generate one */
     bool committed;
 } stored_t;
@@ -40,8 +42,6 @@ typedef struct {
     stored_t files[UPLOAD_MAX_FILES];
     size_t nfiles;
 } upload_t;
-
-static unsigned upload_counter;
 
 void upload_sanitize_name(const char *in, size_t len, char *out, size_t outlen)
 {
@@ -61,34 +61,65 @@ void upload_sanitize_name(const char *in, size_t len, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+static void temp_name(char *out, size_t len)
+{
+    char r[33];
+    util_random_hex(r, 16);
+    snprintf(out, len, ".webserv-%s.tmp", r);
+}
+
 /* Open a new temporary file in the store for files[nfiles]. Returns 0 or a status. */
 static int open_temp(upload_t *up, const char *name)
 {
     if (up->nfiles == UPLOAD_MAX_FILES)
         return 413;
     stored_t *f = &up->files[up->nfiles];
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(f->tmp, sizeof(f->tmp), ".webserv-%d-%u.tmp", (int)getpid(), ++upload_counter);
+    f->tmp[0] = '\0';
+    up->fd = openat(up->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    for (int tries = 0; up->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EEXIST) && tries < 10;
+         tries++) {  /* no O_TMPFILE here: a name nobody can guess */
+        temp_name(f->tmp, sizeof(f->tmp));
         up->fd = openat(up->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (up->fd >= 0) {
-            snprintf(f->name, sizeof(f->name), "%s", name);
-            f->committed = false;
-            up->nfiles++;
+    }
+    if (up->fd < 0) {
+        log_msg(LOG_ERR, "cannot create an upload file: %s", strerror(errno));
+        f->tmp[0] = '\0';
+        return errno == EMFILE || errno == ENFILE ? 503 : util_write_status(errno);
+    }
+    snprintf(f->name, sizeof(f->name), "%s", name);
+    f->committed = false;
+    up->nfiles++;
+    return 0;
+}
+
+/* Give a complete anonymous file its hidden name. Returns 0 or -1. */
+static int link_temp(upload_t *up, stored_t *f)
+{
+    char proc[32];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", up->fd);
+    for (int tries = 0; tries < 10; tries++) {
+        temp_name(f->tmp, sizeof(f->tmp));
+        if (linkat(AT_FDCWD, proc, up->dirfd, f->tmp, AT_SYMLINK_FOLLOW) == 0 ||
+            linkat(up->fd, "", up->dirfd, f->tmp, AT_EMPTY_PATH) == 0)  /* without /proc */
             return 0;
-        }
         if (errno != EEXIST)
             break;
     }
-    log_msg(LOG_ERR, "cannot create an upload file: %s", strerror(errno));
-    return util_write_status(errno);
+    log_msg(LOG_ERR, "cannot link an upload file: %s", strerror(errno));
+    f->tmp[0] = '\0';
+    return -1;
 }
 
 static int write_all(upload_t *up, const char *p, size_t len) { return util_write_all(up->fd, p, len, "upload write"); }
 
+/* The current file's bytes are complete: name it (hidden) and close it. */
 static int close_file(upload_t *up)
 {
-    int rc = 0;
-    if (up->fd >= 0 && close(up->fd) != 0)
+    if (up->fd < 0)
+        return 0;
+    stored_t *f = &up->files[up->nfiles - 1];
+    int rc = !f->tmp[0] && link_temp(up, f) != 0 ? 500 : 0;
+    if (close(up->fd) != 0 && !rc)
         rc = util_write_status(errno);  /* e.g. a quota noticed at close */
     up->fd = -1;
     return rc;
@@ -130,10 +161,13 @@ static ssize_t upload_data(conn_t *c, const char *p, size_t len, bool last)
     return rc ? -rc : (ssize_t)len;
 }
 
+/* A POST body's name: unguessable, so that one upload cannot be found
+ * from another's. */
 static void generated_name(char *out, size_t len)
 {
-    snprintf(out, len, "upload-%08llx-%04x%04x", (unsigned long long)clock_wall(), (unsigned)getpid() & 0xffff,
-             ++upload_counter & 0xffff);
+    char r[25];
+    util_random_hex(r, 12);
+    snprintf(out, len, "upload-%s", r);
 }
 
 /* Rename the temporary files to their names. Returns 0 or a status. */
@@ -162,34 +196,51 @@ static int commit(upload_t *up)
     return 0;
 }
 
+/* "PREFIX/NAME" of a stored file, percent-encoded, into b. Returns 0 or -1. */
+static int stored_uri(buf_t *b, const char *prefix, const char *name)
+{
+    size_t plen = strlen(prefix);
+    int rc = buf_append(b, prefix, plen);
+    if (!plen || prefix[plen - 1] != '/')
+        rc |= buf_append(b, "/", 1);
+    return rc | path_url_encode(b, name, strlen(name));
+}
+
+/* 201 with the first file's URI in Location and a list of all of them. */
 static void respond_created(conn_t *c, upload_t *up)
 {
     request_t *rq = c->rq;
     const char *prefix = rq->loc && !rq->loc->exact ? rq->loc->prefix : "/";
-    size_t plen = strlen(prefix);
-    bool slash = plen && prefix[plen - 1] == '/';
     buf_t uri, body;
-    buf_init(&uri, 4 * HTTP_MAX_URI);
-    buf_init(&body, 64 * 1024);
-    buf_appends(&body, "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>201 Created</title></head>\n"
-                       "<body>\n<h1>Created</h1>\n<ul>\n");
-    for (size_t i = 0; i < up->nfiles; i++) {
-        size_t mark = buf_len(&uri);
-        buf_appends(&uri, prefix);
-        if (!slash)
-            buf_append(&uri, "/", 1);
-        path_url_encode(&uri, up->files[i].name, strlen(up->files[i].name));
-        buf_append(&uri, "", 1);
-        const char *u = buf_head(&uri) + mark;
-        buf_appends(&body, "<li><a href=\"");
-        path_html_escape(&body, u, strlen(u));
-        buf_appends(&body, "\">");
-        path_html_escape(&body, up->files[i].name, strlen(up->files[i].name));
-        buf_appends(&body, "</a></li>\n");
+    buf_init(&uri, 2 * HTTP_MAX_URI);
+    buf_init(&body, 256 * 1024);
+    int rc = buf_appends(&body, "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>201 Created</title></head>\n"
+                                "<body>\n<h1>Created</h1>\n<ul>\n");
+    for (size_t i = 0; i < up->nfiles && rc == 0; i++) {
+        uri.start = uri.end = 0;
+        rc |= stored_uri(&uri, prefix, up->files[i].name);
+        rc |= buf_appends(&body, "<li><a href=\"");
+        rc |= path_html_escape(&body, buf_head(&uri), buf_len(&uri));
+        rc |= buf_appends(&body, "\">");
+        rc |= path_html_escape(&body, up->files[i].name, strlen(up->files[i].name));
+        rc |= buf_appends(&body, "</a></li>\n");
     }
-    buf_appends(&body, "</ul>\n</body>\n</html>\n");
+    rc |= buf_appends(&body, "</ul>\n</body>\n</html>\n");
+    if (rc) {  /* the files are stored: say so, without the list */
+        body.start = body.end = 0;
+        buf_appends(&body, "<!DOCTYPE html>\n<html>\n<body>\n<h1>Created</h1>\n</body>\n</html>\n");
+    }
+    uri.start = uri.end = 0;
+    if (stored_uri(&uri, prefix, up->files[0].name) != 0 ||
+        http_add_header(c, "Location: %.*s\r\n", (int)buf_len(&uri), buf_head(&uri)) != 0) {
+        log_msg(LOG_ERR, "upload: the 201 response does not fit its buffers");
+        buf_free(&uri);
+        buf_free(&body);
+        http_error(c, 500);
+        return;
+    }
     http_head_start(c, 201);
-    buf_appendf(&c->out.mem, "Location: %s\r\nContent-Type: text/html; charset=utf-8\r\n", buf_head(&uri));
+    buf_appends(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n");
     http_head_end(c, (int64_t)buf_len(&body));
     if (!rq->head_only)
         buf_append(&c->out.mem, buf_head(&body), buf_len(&body));
@@ -229,7 +280,7 @@ static void upload_cleanup(conn_t *c, bool ok)
     if (up->fd >= 0)
         close(up->fd);
     for (size_t i = 0; i < up->nfiles; i++)
-        if (!up->files[i].committed)
+        if (!up->files[i].committed && up->files[i].tmp[0])
             unlinkat(up->dirfd, up->files[i].tmp, 0);
     close(up->dirfd);
     free(up->mp);
@@ -249,7 +300,7 @@ void upload_start(conn_t *c)
         const char *path = rq->path.data;
         size_t len = buf_len(&rq->path);
         if (path[len - 1] == '/') {  /* a PUT names a file, not a folder */
-            http_error(c, 409, NULL);
+            http_error(c, 409);
             return;
         }
         upload_sanitize_name(path, len, name, sizeof(name));
@@ -261,7 +312,7 @@ void upload_start(conn_t *c)
     if (up->dirfd < 0) {
         log_msg(LOG_ERR, "upload_store \"%s\": %s", rq->scope->upload_store, strerror(errno));
         free(up);
-        http_error(c, 500, NULL);
+        http_error(c, 500);
         return;
     }
     rq->ctx = up;
@@ -269,13 +320,13 @@ void upload_start(conn_t *c)
     if (multipart) {
         up->mp = xmalloc(sizeof(*up->mp));
         if (multipart_init(up->mp, ctype) != 0) {
-            http_error(c, 400, NULL);
+            http_error(c, 400);
             return;
         }
     } else {
         int rc = open_temp(up, name);
         if (rc) {
-            http_error(c, rc, NULL);
+            http_error(c, rc);
             return;
         }
     }

@@ -12,4 +12,8 @@ int util_write_status(int err);
  * the failure with `what`. */
 int util_write_all(int fd, const char *p, size_t len, const char *what);
 
+/* 2 * nbytes random hex digits and a NUL into out (nbytes <= 32): names
+ * nobody can guess. */
+void util_random_hex(char *out, size_t nbytes);
+
 #endif

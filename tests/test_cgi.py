@@ -5,6 +5,7 @@ descriptor leaks, peak memory of a 100 MiB output."""
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 import zlib
@@ -13,7 +14,7 @@ import pytest
 
 import httpbody
 import rawhttp
-from conftest import (VALGRIND, children, pid_running, vm_hwm, wait_for, write_file,
+from conftest import (SLOW, VALGRIND, children, has_open_file_under, pid_running, vm_hwm, wait_for, write_file,
                       zombie_children)
 
 MiB = 1 << 20
@@ -564,16 +565,25 @@ def test_no_length_chunked_http11(srv):
 
 
 def test_cgi_response_not_delayed(srv):
-    """A small CGI answer arrives as soon as the script is done (no
-    Nagle/cork-style stall): the best of three under 150 ms."""
+    """A small CGI answer arrives as soon as the script is done: no
+    Nagle/cork-style stall (those hold the last bytes back for 200 ms).
+    The best of three through the server is compared with the best of
+    three runs of the script itself, so a loaded machine slows both."""
     for target in ("/cgi-bin/cl.py", "/cgi-bin/nolen.py", "/cgi-bin/headers_lf.py"):
+        script = str(srv.root) + target
+        alone = 10.0
+        for _ in range(3):
+            t0 = time.monotonic()
+            subprocess.run(["/usr/bin/python3", script], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, check=True, timeout=10)
+            alone = min(alone, time.monotonic() - t0)
         best = 10.0
         for _ in range(3):
             t0 = time.monotonic()
             r = rawhttp.get(srv.port, target)
             best = min(best, time.monotonic() - t0)
             assert r.status == 200, r
-        assert best < 0.15, "%s: %.3f s" % (target, best)
+        assert best < alone + 0.12 * SLOW, "%s: %.3f s (the script alone: %.3f s)" % (target, best, alone)
 
 
 @pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
@@ -732,7 +742,7 @@ def test_no_descriptor_leak(srv):
         # and an upload in progress (its file is open in the server)
         idle[1].send(rawhttp.build("PUT", "/up/open.bin", [("Content-Length", "100000")]) +
                      b"u" * 50000)
-        assert wait_for(lambda: os.listdir(srv.root / "up"), 2.0)
+        assert wait_for(lambda: has_open_file_under(srv.pid, srv.root / "up"), 2.0)
         r = rawhttp.get(srv.port, "/cgi-bin/fds.py")
         assert r.status == 200, r
         fds = json.loads(r.body)

@@ -14,7 +14,7 @@ import pytest
 
 import httpbody
 import rawhttp
-from conftest import dir_names, vm_hwm, wait_for
+from conftest import dir_names, has_open_file_under, vm_hwm, wait_for
 from httpbody import field_part, file_part, multipart
 
 MiB = 1 << 20
@@ -657,7 +657,9 @@ def test_expect_100_continue_multipart(srv):
 # partial files: temporary names, disconnects
 
 
-def test_temporary_name_until_complete(srv):
+def test_no_name_until_complete(srv):
+    """A file being uploaded has no name in the store (O_TMPFILE): nobody
+    can list or read it until the whole body is there."""
     t = tok()
     name = "visible-%s.bin" % t
     data = os.urandom(400000)
@@ -665,16 +667,16 @@ def test_temporary_name_until_complete(srv):
     with rawhttp.Conn(srv.port, timeout=5) as c:
         c.send(rawhttp.build("PUT", "/drop/" + name, [("Content-Length", str(len(data)))]))
         c.send(data[:200000])
-        tmp = wait_for(lambda: no_temp(srv.drop_dir), 2.0)
-        assert tmp, "no .webserv-* temporary file while the body streams: %r" % (
-            sorted(new_entries(srv.drop_dir, before)),)
-        assert not (srv.drop_dir / name).exists(), "final name visible before the end"
-        assert new_entries(srv.drop_dir, before) == set(tmp)
+        assert wait_for(lambda: has_open_file_under(srv.pid, srv.drop_dir), 2.0), \
+            "the server has no upload file open while the body streams"
+        assert new_entries(srv.drop_dir, before) == set(), "an upload in progress has a name"
+        assert rawhttp.get(srv.port, "/drop/" + name).status == 404
         c.send(data[200000:])
         r = c.read_final()[1]
     assert r.status == 201, r
     assert (srv.drop_dir / name).read_bytes() == data
-    assert wait_for(lambda: not no_temp(srv.drop_dir), 1.0), no_temp(srv.drop_dir)
+    assert new_entries(srv.drop_dir, before) == {name}
+    assert not no_temp(srv.drop_dir)
     os.unlink(srv.drop_dir / name)
 
 
@@ -685,7 +687,7 @@ def _disconnect(srv, method, target, headers, first, abort):
         c.send(rawhttp.build(method, target, headers))
         c.send(first)
         # give the server time to open its file
-        wait_for(lambda: new_entries(srv.drop_dir, before), 1.0)
+        wait_for(lambda: has_open_file_under(srv.pid, srv.drop_dir), 1.0)
     finally:
         c.abort() if abort else c.close()
     assert_nothing_new(srv.drop_dir, before, 2.0)
