@@ -32,9 +32,12 @@ HARNESSES=(
     "fuzz_conf|conf.c buf.c http_parse.c|8192"
     "fuzz_cgi_head|cgi_parse.c buf.c|20000"
     "fuzz_path|path.c buf.c|4096"
+    "fuzz_conn|$(cd "$SRC" && ls *.c | grep -v '^main\.c$' | tr '\n' ' ')|70000"
 )
 
-CFLAGS=(-std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer
+# BUF_MOVE_ON_RESERVE: a buffer that compacts or grows moves, so a pointer
+# kept into it is a use-after-free ASan sees (src/buf.c).
+CFLAGS=(-std=c17 -D_GNU_SOURCE -DBUF_MOVE_ON_RESERVE -DWEBSERV_CONF_DIR='"/nonexistent"' -g -O1 -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
         -Wall -Wextra -Werror -Wno-unused-parameter -I"$SRC" -I"$FUZZ_DIR")
 
