@@ -158,8 +158,10 @@ int buf_append(buf_t *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0;
-    if (buf_reserve(b, n) < n)
+    if (buf_reserve(b, n) < n) {
+        b->failed = true;
         return -1;
+    }
     memcpy(b->data + b->end, p, n);
     b->end += n;
     return 0;
@@ -178,8 +180,10 @@ int buf_vappendf(buf_t *b, const char *fmt, va_list ap)
             vsnprintf(b->data + b->end, (size_t)n + 1, fmt, again);
     }
     va_end(again);
-    if (n < 0)
+    if (n < 0) {
+        b->failed = true;
         return -1;
+    }
     b->end += (size_t)n;
     return 0;
 }

@@ -26,6 +26,7 @@ str_t str_trim(str_t s);                      /* strip SP/HT both ends */
 typedef struct {
     char *data;
     size_t start, end, cap, limit;
+    bool failed;  /* an append did not fit: what was built is incomplete (until cleared) */
 } buf_t;
 
 void buf_init(buf_t *b, size_t limit);
@@ -42,7 +43,8 @@ void buf_consume(buf_t *b, size_t n);
  * see buf.c). */
 void buf_relocate(buf_t *b);
 #endif
-/* Append, growing as needed; -1 when the limit would be passed. */
+/* Append, growing as needed; -1 when the limit would be passed (or memory
+ * is short), which also sets `failed`. */
 int buf_append(buf_t *b, const void *p, size_t n);
 int buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vappendf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

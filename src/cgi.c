@@ -288,8 +288,10 @@ static void copy_body(cgi_t *g, const char *p, size_t n)
     buf_t *m = &g->c->out.mem;
     while (n) {
         size_t k = n > READ_MAX ? READ_MAX : n;
-        if (buf_reserve(m, k + CHUNK_HEAD + 2) < k + CHUNK_HEAD + 2)
+        if (buf_reserve(m, k + CHUNK_HEAD + 2) < k + CHUNK_HEAD + 2) {
+            m->failed = true;  /* body bytes would be lost: the response is not sent */
             return;
+        }
         memcpy(m->data + m->end + (g->chunked ? CHUNK_HEAD : 0), p, k);
         commit_body(g, k);
         p += k;
@@ -367,11 +369,14 @@ static void finish_output(cgi_t *g)
         if (g->redirect_pending) {
             cgi_head_t h;
             cgi_parse_head(buf_head(&g->head), buf_len(&g->head), &h);
-            char uri[HTTP_MAX_URI + 1];
-            size_t len = h.location.len < HTTP_MAX_URI ? h.location.len : HTTP_MAX_URI;
-            memcpy(uri, h.location.ptr, len);
-            uri[len] = '\0';
-            http_internal_redirect(c, uri, len);  /* ends this request's CGI: g is freed */
+            if (h.location.len > HTTP_MAX_URI) {
+                fail(g, 502, "local redirect URI too long");
+                return;
+            }
+            /* copied: the redirect ends this request's CGI, and g with it */
+            char uri[HTTP_MAX_URI];
+            memcpy(uri, h.location.ptr, h.location.len);
+            http_internal_redirect(c, uri, h.location.len);
             return;
         }
         fail(g, 502, buf_len(&g->head) ? "incomplete response header" : "no output");

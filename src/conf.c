@@ -390,7 +390,7 @@ static int set_return(parser_t *ps, conf_scope_t *s, char **a, int n)
     }
     char *end;
     long code = strtol(a[0], &end, 10);
-    if (*end || end == a[0] || code < 100 || code > 999)
+    if (*end || end == a[0] || code < 200 || code > 999)  /* an interim 1xx is no answer */
         return perr(ps, ps->line, "invalid return code \"%s\"", a[0]);
     s->return_code = (int)code;
     s->return_text = n > 1 ? a[1] : NULL;

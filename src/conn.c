@@ -53,23 +53,14 @@ static const conf_scope_t *default_scope(conn_t *c) { return &c->listener->serve
 
 /* ---- requests ---- */
 
-static void request_storage(request_t *rq, void (*fn)(buf_t *))
-{
-    fn(&rq->path);
-    fn(&rq->fspath);
-    fn(&rq->target);
-    fn(&rq->extra);
-}
-
-static void buf_empty(buf_t *b) { b->start = b->end = 0; }
-
 static request_t *request_get(void)
 {
     request_t *rq = free_requests;
     if (rq) {
         free_requests = rq->next_free;
         nfree_requests--;
-        request_storage(rq, buf_empty);
+        rq->path.start = rq->path.end = rq->fspath.start = rq->fspath.end = 0;
+        rq->target.start = rq->target.end = rq->extra.start = rq->extra.end = 0;
     } else {
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->path, HTTP_MAX_URI + 1);
@@ -86,7 +77,10 @@ static request_t *request_get(void)
 static void request_put(request_t *rq)
 {
     if (nfree_requests >= FREE_REQUESTS_MAX) {
-        request_storage(rq, buf_free);
+        buf_free(&rq->path);
+        buf_free(&rq->fspath);
+        buf_free(&rq->target);
+        buf_free(&rq->extra);
         free(rq);
         return;
     }
@@ -108,6 +102,7 @@ void out_reset(out_t *o)
     o->file = -1;
     o->file_off = o->file_start = o->file_end = 0;
     o->mem.start = o->mem.end = 0;
+    o->mem.failed = false;
     o->head_len = 0;
     o->sent = 0;
     o->more = false;
@@ -156,6 +151,7 @@ static void buf_take(buf_t *b)
     b->data = pool_len ? pool[--pool_len] : malloc(POOL_BLOCK);
     b->cap = b->data ? POOL_BLOCK : 0;  /* out of memory: buf_reserve fails softly */
     b->start = b->end = 0;
+    b->failed = false;
 }
 
 static void buf_give(buf_t *b)
@@ -307,6 +303,7 @@ static void begin_request(conn_t *c)
 {
     request_t *rq = c->rq;
     c->requests++;
+    c->body_blocked = false;
     buf_take(&c->out.mem);
     http_handle(c);
     if (c->state == CONN_CLOSED)
@@ -489,6 +486,10 @@ static int step_read_body(conn_t *c)
             status = (int)-took;
         if (c->state != CONN_READ_BODY)  /* the handler failed the request */
             return STEP_NEXT;
+        if (took > 0 && c->body_blocked) {  /* the client waited for the handler, not we for it */
+            c->body_blocked = false;
+            loop_timer_set(&c->timer, (uint64_t)scope_of(c)->client_body_timeout);
+        }
     }
     if (status) {
         log_msg(LOG_INFO, "client %s: request body rejected (%d)", c->peer, status);
@@ -506,8 +507,14 @@ static int step_read_body(conn_t *c)
     if (rq->framing_done || !c->rd_ready)
         return STEP_WAIT;  /* the handler wakes us when it has room */
     ssize_t n = fill_input(c);
-    if (n == -2)
-        return STEP_WAIT;  /* buffer full of body the handler has not taken yet */
+    if (n == -2) {
+        /* buffer full of body the handler has not taken yet: the client
+         * waits for the handler (whose producer has its own timeout), so
+         * its timer stops until the handler takes some */
+        c->body_blocked = true;
+        loop_timer_stop(&c->timer);
+        return STEP_WAIT;
+    }
     if (n > 0)
         loop_timer_set(&c->timer, (uint64_t)scope_of(c)->client_body_timeout);
     return n == -1 ? STEP_WAIT : STEP_NEXT;
@@ -520,6 +527,11 @@ static int step_read_body(conn_t *c)
 static bool flush_out(conn_t *c)
 {
     out_t *o = &c->out;
+    if (o->mem.failed) {  /* a part of the response did not fit: never send a broken one */
+        log_msg(LOG_ERR, "client %s: the response does not fit its buffer (out of memory)", c->peer);
+        conn_close(c);
+        return false;
+    }
     for (int i = 0; i < 8 && c->wr_ready; i++) {
         size_t mem_left = buf_len(&o->mem);
         bool file_left = o->file >= 0 && o->file_off < o->file_end;

@@ -128,6 +128,7 @@ struct conn {
     bool keep_alive;      /* after the current response */
     bool linger;          /* unread input may remain: lingering close */
     bool shutting_down;
+    bool body_blocked;    /* reading the body waits for its handler to take what is buffered */
     uint64_t head_deadline;
     uint64_t linger_deadline;
     int64_t idle_timeout;

@@ -1049,3 +1049,101 @@ def test_descriptors_back_to_baseline_after_mixed_clients(webserv):
     assert not errors, errors[:5]
     assert settled is True, settled
     assert wait_for(lambda: not children(srv.pid), 2.0 * SLOW), children(srv.pid)
+
+
+# ---------------------------------------------------------------------------
+# Also: what the review found plausible, bounded
+
+SLEEPY_PY = r"""#!/usr/bin/python3
+import os, sys, time
+name = os.environ.get("QUERY_STRING") or "sleep"
+with open(os.path.join(@PIDDIR@, name + ".pid"), "w") as f:
+    f.write(str(os.getpid()))
+sys.stdin.read()
+time.sleep(1)
+sys.stdout.write("Content-Type: text/plain\r\n\r\ndone %s\n" % name)
+"""
+
+
+def test_cgi_max_processes_answers_503(webserv):
+    """cgi_max_processes 2: a third script while two run is a 503 (its
+    error page), and once they are done scripts run again."""
+    srv = start(webserv, "cgi_max_processes 2;\n" + CGI_CONF % "30s", {"cgi-bin/sleepy.py": SLEEPY_PY})
+    conns = []
+    try:
+        for name in ("a", "b"):
+            c = rawhttp.Conn(srv.port, timeout=10 * SLOW)
+            c.send(rawhttp.build("GET", "/cgi-bin/sleepy.py?" + name))
+            conns.append(c)
+        for name in ("a", "b"):
+            read_pid(srv.piddir / (name + ".pid"))
+        r = rawhttp.get(srv.port, "/cgi-bin/sleepy.py?c")
+        assert r.status == 503, r
+        assert not (srv.piddir / "c.pid").exists()
+        for c, name in zip(conns, ("a", "b")):
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"done %s\n" % name.encode(), r
+    finally:
+        for c in conns:
+            c.close()
+    r = rawhttp.get(srv.port, "/cgi-bin/sleepy.py?d", timeout=10 * SLOW)
+    assert r.status == 200 and r.body == b"done d\n", r
+    assert "cgi_max_processes" in srv.error_log_text()
+
+
+LONG_LOCATION_PY = r"""#!/usr/bin/python3
+import sys
+sys.stdout.write("Location: /" + "a" * 9000 + "\r\n\r\n")
+"""
+
+
+def test_cgi_local_redirect_too_long_is_502(webserv):
+    srv = start(webserv, CGI_CONF % "30s", {"cgi-bin/longloc.py": LONG_LOCATION_PY})
+    r = rawhttp.get(srv.port, "/cgi-bin/longloc.py", timeout=10 * SLOW)
+    assert r.status == 502, r
+    assert "too long" in srv.error_log_text()
+    r = rawhttp.get(srv.port, "/readme.txt")
+    assert r.status == 200 and r.body == README, r
+
+
+def test_directory_listing_is_capped(webserv):
+    """A folder of 12,000 entries with long names: the listing stops near
+    1 MiB with a note instead of growing with the folder."""
+    def setup(s):
+        big = s.root / "big"
+        big.mkdir()
+        for i in range(12000):
+            (big / ("%05d-%s.txt" % (i, "n" * 90))).write_bytes(b"")
+    srv = webserv(basic_conf_text("    location /big/ { autoindex on; }\n"), setup=setup)
+    r = rawhttp.get(srv.port, "/big/", timeout=20 * SLOW)
+    assert r.status == 200, r
+    assert int(r.headers["Content-Length"]) == len(r.body)
+    assert len(r.body) <= (1 << 20) + 8192, len(r.body)
+    assert b"more entries than are listed" in r.body
+    assert r.body.rstrip().endswith(b"</html>")
+    assert 1000 < r.body.count(b"<tr>") < 12000
+
+
+SLOW_READER_PY = r"""#!/usr/bin/python3
+import sys, time
+time.sleep(3)
+n = len(sys.stdin.buffer.read())
+sys.stdout.write("Content-Type: text/plain\r\n\r\nread %d\n" % n)
+"""
+
+
+def test_client_not_timed_out_while_the_script_holds_its_body(webserv):
+    """Same family as 9 (a timer blaming the wrong party): a client that
+    sent its whole body waits for a script that reads stdin late; the body
+    timeout (2 s) is not the client's fault while the server's buffers are
+    full, so it does not get a 408."""
+    conf = CGI_CONF.replace("client_body_timeout 30s;", "client_body_timeout 2s;") % "30s"
+    srv = start(webserv, conf, {"cgi-bin/slow_reader.py": SLOW_READER_PY})
+    body = os.urandom(1 << 20)
+    with rawhttp.Conn(srv.port, timeout=15 * SLOW) as c:
+        sender = threading.Thread(target=lambda: c.send(
+            rawhttp.build("POST", "/cgi-bin/slow_reader.py", [("Content-Length", str(len(body)))]) + body))
+        sender.start()
+        r = c.read_response()
+        sender.join(15 * SLOW)
+    assert r.status == 200 and r.body == b"read %d\n" % len(body), r

@@ -804,3 +804,30 @@ TEST(conf_load_files)
     if (c)
         conf_free(c);
 }
+
+TEST(conf_return_codes)
+{
+    /* an interim 1xx is no final answer; 204/304 are fine (sent without a body) */
+    PARSE_ERR("server {\n listen 8080; root www;\n location / { return 100; }\n}\n", 3);
+    PARSE_ERR("server {\n listen 8080; root www;\n return 199 x;\n}\n", 3);
+    conf_t *c = PARSE_OK("server { listen 8080; root www; location / { return 204 \"x\"; } }\n");
+    if (c)
+        conf_free(c);
+}
+
+TEST(conf_cgi_max_processes)
+{
+    conf_t *c = PARSE_OK("server { listen 8080; root www; }\n");
+    if (c) {
+        CHECK_EQ_INT(c->cgi_max_processes, CONF_CGI_MAX_PROCESSES);
+        conf_free(c);
+    }
+    c = PARSE_OK("cgi_max_processes 3;\nserver { listen 8080; root www; }\n");
+    if (c) {
+        CHECK_EQ_INT(c->cgi_max_processes, 3);
+        conf_free(c);
+    }
+    PARSE_ERR("cgi_max_processes 0;\nserver { listen 8080; root www; }\n", 1);
+    PARSE_ERR("server { listen 8080; root www;\n cgi_max_processes 2;\n}\n", 2);
+    PARSE_ERR("cgi_max_processes 2;\ncgi_max_processes 3;\nserver { listen 8080; root www; }\n", 2);
+}
