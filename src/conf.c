@@ -226,13 +226,47 @@ int64_t conf_parse_time(const char *s)
     return parse_scaled(s, units, scale, 1000);
 }
 
+/* Remove "." and ".." segments and repeated slashes of an absolute path,
+ * in place, without looking at the file system (as `cd -L`): what reaches
+ * CGI (php-cgi refuses a SCRIPT_FILENAME with ".."), the logs and the
+ * file system is a clean path. */
+static void clean_path(char *p)
+{
+    char *out = p;  /* p[0] is '/' */
+    const char *in = p;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        const char *seg = in;
+        while (*in && *in != '/')
+            in++;
+        size_t len = (size_t)(in - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > p && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, len);
+        out += len;
+    }
+    if (out == p)
+        *out++ = '/';
+    *out = '\0';
+}
+
 static char *resolve_path(parser_t *ps, const char *p)
 {
-    if (p[0] == '/')
-        return arena_strndup(ps->arena, p, strlen(p));
     size_t n = strlen(ps->conf->dir) + strlen(p) + 2;
     char *r = arena_alloc(ps->arena, n);
-    snprintf(r, n, "%s/%s", ps->conf->dir, p);
+    if (p[0] == '/')
+        snprintf(r, n, "%s", p);
+    else
+        snprintf(r, n, "%s/%s", ps->conf->dir, p);
+    if (r[0] == '/')
+        clean_path(r);
     return r;
 }
 
@@ -427,6 +461,17 @@ static int set_error_log(parser_t *ps, conf_scope_t *s, char **a, int n)
     return check_log_file(ps, ps->conf->error_log);
 }
 
+/* A decimal count in [min, max] for directive `name`. Returns 0 or -1 (reported). */
+static int set_count(parser_t *ps, const char *arg, const char *name, long min, long max, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || end == arg || v < min || v > max)
+        return perr(ps, ps->line, "invalid value \"%s\" in \"%s\"", arg, name);
+    *out = (int)v;
+    return 0;
+}
+
 static int set_workers(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(ps->conf->worker_processes, "worker_processes");
@@ -435,12 +480,13 @@ static int set_workers(parser_t *ps, conf_scope_t *s, char **a, int n)
         ps->conf->worker_processes = cpus > 0 ? (int)cpus : 1;
         return 0;
     }
-    char *end;
-    long v = strtol(a[0], &end, 10);
-    if (*end || end == a[0] || v < 1 || v > 256)
-        return perr(ps, ps->line, "invalid value \"%s\" in \"worker_processes\"", a[0]);
-    ps->conf->worker_processes = (int)v;
-    return 0;
+    return set_count(ps, a[0], "worker_processes", 1, 256, &ps->conf->worker_processes);
+}
+
+static int set_cgi_max(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(ps->conf->cgi_max_processes, "cgi_max_processes");
+    return set_count(ps, a[0], "cgi_max_processes", 1, 65536, &ps->conf->cgi_max_processes);
 }
 
 static int parse_listen_addr(parser_t *ps, const char *arg, conf_listen_t *l)
@@ -572,17 +618,6 @@ static int set_location(parser_t *ps, conf_scope_t *s, char **a, int n)
     int rc = parse_block(ps, CTX_LOCATION);
     ps->loc = NULL;
     return rc;
-}
-
-static int set_cgi_max(parser_t *ps, conf_scope_t *s, char **a, int n)
-{
-    DUPLICATE_CHECK(ps->conf->cgi_max_processes, "cgi_max_processes");
-    char *end;
-    long v = strtol(a[0], &end, 10);
-    if (*end || end == a[0] || v < 1 || v > 65536)
-        return perr(ps, ps->line, "invalid value \"%s\" in \"cgi_max_processes\"", a[0]);
-    ps->conf->cgi_max_processes = (int)v;
-    return 0;
 }
 
 static const directive_t DIRECTIVES[] = {

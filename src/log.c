@@ -55,7 +55,10 @@ static size_t escape_controls(const char *in, size_t len, char *out, size_t room
 
 void log_msg(int level, const char *fmt, ...)
 {
-    char msg[2048], line[2048 + 128];
+    /* static: one thread, and no signal handler logs. On the stack, these
+     * 4 KiB took valgrind down (SIGSEGV, no report) on a deep error path:
+     * a CGI fork failing under RLIMIT_NPROC (tests/test_resources.py). */
+    static char msg[2048], line[2048 + 128];
     if (clock_log_time()[0] == '\0')
         clock_update();
     va_list ap;

@@ -831,3 +831,21 @@ TEST(conf_cgi_max_processes)
     PARSE_ERR("server { listen 8080; root www;\n cgi_max_processes 2;\n}\n", 2);
     PARSE_ERR("cgi_max_processes 2;\ncgi_max_processes 3;\nserver { listen 8080; root www; }\n", 2);
 }
+
+TEST(conf_paths_are_clean)
+{
+    /* php-cgi refuses a SCRIPT_FILENAME with "..": configured paths are
+     * cleaned when they load (without resolving links) */
+    conf_t *c = PARSE_OK("server { listen 8080; root ./other/..//www/./files/../; "
+                         "upload_store up/../up/.; location /x/ { root www/files/..; } }\n");
+    if (!c)
+        return;
+    const conf_server_t *srv = &c->servers[0];
+    CHECK(same_file(srv->s.root, "www"));
+    CHECK(ends_with(srv->s.root, "/www"));
+    CHECK(strstr(srv->s.root, "/.") == NULL && strstr(srv->s.root, "//") == NULL);
+    CHECK(ends_with(srv->s.upload_store, "/up"));
+    CHECK(strstr(srv->s.upload_store, "/.") == NULL);
+    CHECK(ends_with(srv->locations[0].s.root, "/www"));
+    conf_free(c);
+}
