@@ -10,8 +10,9 @@ LIBSRCS := $(filter-out src/main.c,$(SRCS))
 UNITSRCS := $(wildcard tests/unit/*.c)
 HDRS    := $(wildcard src/*.h)
 PYTEST  := /usr/bin/python3 -m pytest
+LIBS    := -lssl -lcrypto
 
-.PHONY: all asan run test unit integration deps clean bench fuzz fuzz-smoke soak test-valgrind
+.PHONY: all asan run test unit integration deps build-deps clean bench fuzz fuzz-smoke soak test-valgrind
 
 all: webserv
 
@@ -19,16 +20,16 @@ all: webserv
 # source tree's conf/ folder (see src/default_conf.c).
 DEFS := -DWEBSERV_CONF_DIR='"$(CURDIR)/conf"'
 
-webserv: $(SRCS) $(HDRS) conf/default.conf
-	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -o $@ $(SRCS)
+webserv: $(SRCS) $(HDRS) conf/default.conf | build-deps
+	$(CC) $(CSTD) $(WARN) $(CFLAGS) $(DEFS) -o $@ $(SRCS) $(LIBS)
 
-webserv-asan: $(SRCS) $(HDRS) conf/default.conf
-	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -o $@ $(SRCS)
+webserv-asan: $(SRCS) $(HDRS) conf/default.conf | build-deps
+	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -o $@ $(SRCS) $(LIBS)
 
 asan: webserv-asan
 
-tests/unit/run: $(LIBSRCS) $(UNITSRCS) $(HDRS) $(wildcard tests/unit/*.h)
-	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -Isrc -o $@ $(LIBSRCS) $(UNITSRCS)
+tests/unit/run: $(LIBSRCS) $(UNITSRCS) $(HDRS) $(wildcard tests/unit/*.h) | build-deps
+	$(CC) $(CSTD) $(WARN) $(ASANFLAGS) $(DEFS) -Isrc -o $@ $(LIBSRCS) $(UNITSRCS) $(LIBS)
 
 run: webserv
 	@./tests/install-deps.sh run
@@ -39,6 +40,10 @@ unit: tests/unit/run
 
 deps:
 	@./tests/install-deps.sh
+
+# OpenSSL's headers (libssl-dev), installed when missing.
+build-deps:
+	@./tests/install-deps.sh build
 
 # Unit tests (sanitized); the integration suite against the release build,
 # the sanitizer build and the release build under valgrind memcheck; a

@@ -29,7 +29,7 @@ JOBS=${FUZZ_JOBS:-2}
 HARNESSES=(
     "fuzz_request|http_parse.c buf.c|40000"
     "fuzz_multipart|multipart.c buf.c|12000"
-    "fuzz_conf|conf.c buf.c http_parse.c|8192"
+    "fuzz_conf|$(cd "$SRC" && ls *.c | grep -v '^main\.c$' | tr '\n' ' ')|8192"
     "fuzz_cgi_head|cgi_parse.c buf.c|20000"
     "fuzz_path|path.c buf.c|4096"
     "fuzz_conn|$(cd "$SRC" && ls *.c | grep -v '^main\.c$' | tr '\n' ' ')|70000"
@@ -83,7 +83,7 @@ rm -f "$BUILD/.probe"
 build() {
     local name=$1 srcs=$2 files=() s
     for s in $srcs; do files+=("$SRC/$s"); done
-    "$CC" "${CFLAGS[@]}" "$FUZZ_DIR/$name.c" "${files[@]}" -o "$BUILD/$name" 2>"$BUILD/$name.build.log" ||
+    "$CC" "${CFLAGS[@]}" "$FUZZ_DIR/$name.c" "${files[@]}" -o "$BUILD/$name" -lssl -lcrypto 2>"$BUILD/$name.build.log" ||
         { cat "$BUILD/$name.build.log" >&2; return 1; }
 }
 

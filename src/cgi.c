@@ -24,6 +24,7 @@
 #include "cgi_parse.h"
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 #define OUT_HIGH (64 * 1024)     /* CGI output queued for the client, at most */
@@ -235,6 +236,14 @@ static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
         str_t ctype = http_header(h, d, HTTP_H_CONTENT_TYPE);
         if (ctype.ptr)
             env_put(e, "CONTENT_TYPE", ctype);
+    }
+    if (tls_protocol(c)) {
+        env_cstr(e, "HTTPS", "on");
+        env_cstr(e, "SSL_PROTOCOL", tls_protocol(c));
+        env_cstr(e, "SSL_CIPHER", tls_cipher(c));
+        char verify[160], dn[1024];
+        env_cstr(e, "SSL_CLIENT_VERIFY", tls_client_verify(c, verify, sizeof(verify)));
+        env_cstr(e, "SSL_CLIENT_S_DN", tls_client_s_dn(c, dn, sizeof(dn)));
     }
     env_cstr(e, "REDIRECT_STATUS", "200");  /* php-cgi refuses to run without it */
     env_cstr(e, "PATH", "/usr/local/bin:/usr/bin:/bin");

@@ -414,13 +414,26 @@ static int set_methods(parser_t *ps, conf_scope_t *s, char **a, int n)
     return 0;
 }
 
+static void *arena_for_vars(void *arena, size_t n) { return arena_alloc(arena, n); }
+
+/* Compile a text with variables; an unknown one is an error with its line. */
+static int compile_vars(parser_t *ps, var_expr_t *e, const char *text)
+{
+    char why[256];
+    if (!text)
+        return 0;
+    if (var_compile(e, text, arena_for_vars, ps->arena, why, sizeof(why)) != 0)
+        return perr(ps, ps->line, "%s", why);
+    return 0;
+}
+
 static int set_return(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(s->return_code != CONF_UNSET, "return");
     if (n == 1 && (strncmp(a[0], "http://", 7) == 0 || strncmp(a[0], "https://", 8) == 0)) {
         s->return_code = 302;
         s->return_text = a[0];
-        return 0;
+        return compile_vars(ps, &s->return_expr, s->return_text);
     }
     char *end;
     long code = strtol(a[0], &end, 10);
@@ -428,7 +441,7 @@ static int set_return(parser_t *ps, conf_scope_t *s, char **a, int n)
         return perr(ps, ps->line, "invalid return code \"%s\"", a[0]);
     s->return_code = (int)code;
     s->return_text = n > 1 ? a[1] : NULL;
-    return 0;
+    return compile_vars(ps, &s->return_expr, s->return_text);
 }
 
 static int set_upload_store(parser_t *ps, conf_scope_t *s, char **a, int n)
@@ -545,6 +558,13 @@ static int set_listen(parser_t *ps, conf_scope_t *s, char **a, int n)
     memset(&l, 0, sizeof(l));
     if (parse_listen_addr(ps, a[0], &l) != 0)
         return -1;
+    l.line = ps->line;
+    for (int i = 1; i < n; i++) {
+        if (strcmp(a[i], "ssl") == 0)
+            l.ssl = true;
+        else
+            return perr(ps, ps->line, "invalid parameter \"%s\" in \"listen\"", a[i]);
+    }
     for (size_t i = 0; i < ps->srv->nlistens; i++)
         if (strcmp(ps->srv->listens[i].text, l.text) == 0)
             return perr(ps, ps->line, "duplicate listen %s", l.text);
@@ -576,6 +596,7 @@ static void scope_init(conf_scope_t *s)
 }
 
 static int parse_block(parser_t *ps, int ctx);
+static void ssl_init(conf_ssl_t *t);
 
 static int set_server(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
@@ -586,6 +607,7 @@ static int set_server(parser_t *ps, conf_scope_t *s, char **a, int n)
     size_t idx = c->nservers - 1;
     c->servers[idx].line = ps->line;
     scope_init(&c->servers[idx].s);
+    ssl_init(&c->servers[idx].ssl);
     ps->srv = &c->servers[idx];
     int rc = parse_block(ps, CTX_SERVER);
     ps->srv = NULL;
@@ -620,12 +642,178 @@ static int set_location(parser_t *ps, conf_scope_t *s, char **a, int n)
     return rc;
 }
 
+/* ---- TLS ---- */
+
+/* The TLS settings of the block being parsed: a server's, else main's. */
+static conf_ssl_t *ssl_of(parser_t *ps) { return ps->srv ? &ps->srv->ssl : &ps->conf->ssl; }
+
+static int readable_file(parser_t *ps, const char *what, const char *path)
+{
+    if (conf_check_files && access(path, R_OK) != 0)
+        return perr(ps, ps->line, "%s \"%s\": %s", what, path, strerror(errno));
+    return 0;
+}
+
+static int push_file(parser_t *ps, conf_file_t **arr, size_t *n, const char *what, const char *arg)
+{
+    conf_file_t *f = arena_push(ps->arena, (void **)arr, n, sizeof(**arr));
+    f->path = resolve_path(ps, arg);
+    f->line = ps->line;
+    return readable_file(ps, what, f->path);
+}
+
+static int set_ssl_certificate(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    return push_file(ps, &t->certs, &t->ncerts, "ssl_certificate", a[0]);
+}
+
+static int set_ssl_certificate_key(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    return push_file(ps, &t->keys, &t->nkeys, "ssl_certificate_key", a[0]);
+}
+
+static int set_ssl_protocols(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->protocols, "ssl_protocols");
+    for (int i = 0; i < n; i++) {
+        if (strcmp(a[i], "TLSv1.2") == 0)
+            t->protocols |= CONF_TLS1_2;
+        else if (strcmp(a[i], "TLSv1.3") == 0)
+            t->protocols |= CONF_TLS1_3;
+        else if (strcmp(a[i], "SSLv2") == 0 || strcmp(a[i], "SSLv3") == 0 || strcmp(a[i], "TLSv1") == 0 ||
+                 strcmp(a[i], "TLSv1.1") == 0)
+            return perr(ps, ps->line, "\"%s\" is not supported: TLS 1.2 and 1.3 only", a[i]);
+        else
+            return perr(ps, ps->line, "invalid value \"%s\" in \"ssl_protocols\"", a[i]);
+    }
+    return 0;
+}
+
+static int set_ssl_ciphers(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->ciphers, "ssl_ciphers");
+    t->ciphers = a[0];
+    return 0;
+}
+
+static int set_on_off(parser_t *ps, const char *name, const char *arg, int *out)
+{
+    DUPLICATE_CHECK(*out != CONF_UNSET, name);
+    if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+        return perr(ps, ps->line, "invalid value \"%s\" in \"%s\", it must be \"on\" or \"off\"", arg, name);
+    *out = strcmp(arg, "on") == 0;
+    return 0;
+}
+
+static int set_ssl_prefer(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_on_off(ps, "ssl_prefer_server_ciphers", a[0], &ssl_of(ps)->prefer_server_ciphers);
+}
+
+static int set_ssl_tickets(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    return set_on_off(ps, "ssl_session_tickets", a[0], &ssl_of(ps)->session_tickets);
+}
+
+/* `on` | `off`, and nginx's forms: `none`, `builtin[:SIZE]`, `shared:NAME:SIZE`. */
+static int set_ssl_session_cache(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->session_cache != CONF_UNSET, "ssl_session_cache");
+    t->session_cache = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(a[i], "on") == 0 || strncmp(a[i], "builtin", 7) == 0 || strncmp(a[i], "shared:", 7) == 0)
+            t->session_cache = 1;
+        else if (strcmp(a[i], "off") != 0 && strcmp(a[i], "none") != 0)
+            return perr(ps, ps->line, "invalid value \"%s\" in \"ssl_session_cache\"", a[i]);
+    }
+    return 0;
+}
+
+static int set_ssl_session_timeout(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->session_timeout != CONF_UNSET, "ssl_session_timeout");
+    t->session_timeout = conf_parse_time(a[0]);
+    if (t->session_timeout < 1000)
+        return perr(ps, ps->line, "invalid time \"%s\" in \"ssl_session_timeout\"", a[0]);
+    return 0;
+}
+
+static int set_ssl_client_certificate(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->client_certificate.path, "ssl_client_certificate");
+    t->client_certificate.path = resolve_path(ps, a[0]);
+    t->client_certificate.line = ps->line;
+    return readable_file(ps, "ssl_client_certificate", t->client_certificate.path);
+}
+
+static int set_ssl_verify_client(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    static const char *const names[] = {"off", "on", "optional", "optional_no_ca"};
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->verify_client != CONF_UNSET, "ssl_verify_client");
+    for (int i = 0; i < 4; i++)
+        if (strcmp(a[0], names[i]) == 0) {
+            t->verify_client = i;
+            return 0;
+        }
+    return perr(ps, ps->line, "invalid value \"%s\" in \"ssl_verify_client\"", a[0]);
+}
+
+static int set_ssl_verify_depth(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    conf_ssl_t *t = ssl_of(ps);
+    DUPLICATE_CHECK(t->verify_depth != CONF_UNSET, "ssl_verify_depth");
+    return set_count(ps, a[0], "ssl_verify_depth", 0, 100, &t->verify_depth);
+}
+
+static void ssl_init(conf_ssl_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->prefer_server_ciphers = t->session_cache = t->session_tickets = CONF_UNSET;
+    t->session_timeout = CONF_UNSET;
+    t->verify_client = t->verify_depth = CONF_UNSET;
+}
+
+/* A server's unset TLS settings come from main's, then the defaults. */
+static void merge_ssl(conf_ssl_t *c, const conf_ssl_t *p)
+{
+    if (!c->ncerts && !c->nkeys) {  /* certificates are inherited as a pair list */
+        c->certs = p->certs;
+        c->ncerts = p->ncerts;
+        c->keys = p->keys;
+        c->nkeys = p->nkeys;
+    }
+    if (!c->protocols)
+        c->protocols = p->protocols ? p->protocols : CONF_TLS1_2 | CONF_TLS1_3;
+    if (!c->ciphers)
+        c->ciphers = p->ciphers ? p->ciphers : CONF_DEFAULT_CIPHERS;
+#define INHERIT_OR(field, dflt) \
+    if (c->field == CONF_UNSET)  \
+        c->field = p->field != CONF_UNSET ? p->field : (dflt);
+    INHERIT_OR(prefer_server_ciphers, 1)
+    INHERIT_OR(session_cache, 1)
+    INHERIT_OR(session_tickets, 1)
+    INHERIT_OR(session_timeout, 3600 * 1000)
+    INHERIT_OR(verify_client, CONF_VERIFY_OFF)
+    INHERIT_OR(verify_depth, 1)
+#undef INHERIT_OR
+    if (!c->client_certificate.path)
+        c->client_certificate = p->client_certificate;
+}
+
 static const directive_t DIRECTIVES[] = {
     {"error_log", CTX_MAIN, 1, 1, 0, set_error_log},
     {"worker_processes", CTX_MAIN, 1, 1, 0, set_workers},
     {"cgi_max_processes", CTX_MAIN, 1, 1, 0, set_cgi_max},
     {"server", CTX_MAIN, 0, 0, 1, set_server},
-    {"listen", CTX_SERVER, 1, 1, 0, set_listen},
+    {"listen", CTX_SERVER, 1, 2, 0, set_listen},
     {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
     {"location", CTX_SERVER, 1, 2, 1, set_location},
     {"root", CTX_ANY, 1, 1, 0, set_root},
@@ -643,6 +831,17 @@ static const directive_t DIRECTIVES[] = {
     {"upload_store", CTX_ANY, 1, 1, 0, set_upload_store},
     {"cgi", CTX_ANY, 2, 2, 0, set_cgi},
     {"cgi_timeout", CTX_ANY, 1, 1, 0, set_cgi_timeout},
+    {"ssl_certificate", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_certificate},
+    {"ssl_certificate_key", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_certificate_key},
+    {"ssl_protocols", CTX_MAIN | CTX_SERVER, 1, -1, 0, set_ssl_protocols},
+    {"ssl_ciphers", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_ciphers},
+    {"ssl_prefer_server_ciphers", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_prefer},
+    {"ssl_session_cache", CTX_MAIN | CTX_SERVER, 1, 2, 0, set_ssl_session_cache},
+    {"ssl_session_tickets", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_tickets},
+    {"ssl_session_timeout", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_session_timeout},
+    {"ssl_client_certificate", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_client_certificate},
+    {"ssl_verify_client", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_verify_client},
+    {"ssl_verify_depth", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_ssl_verify_depth},
 };
 
 static const directive_t *find_directive(const char *name)
@@ -735,6 +934,7 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
     if (c->return_code == CONF_UNSET) {
         c->return_code = p->return_code;
         c->return_text = p->return_text;
+        c->return_expr = p->return_expr;
     }
     if (!c->nindex) {
         c->index = p->index;
@@ -785,6 +985,7 @@ static void merge_tree(parser_t *ps)
     for (size_t i = 0; i < c->nservers; i++) {
         conf_server_t *srv = &c->servers[i];
         merge_scope(&srv->s, &c->s);
+        merge_ssl(&srv->ssl, &c->ssl);
         for (size_t j = 0; j < srv->nlocations; j++)
             merge_scope(&srv->locations[j].s, &srv->s);
         if (!srv->nlistens) {  /* nginx's default: *:80 */
@@ -803,6 +1004,7 @@ conf_t *conf_parse(const char *text, size_t len, const char *path, const char *d
     c->path = arena_strndup(arena, path, strlen(path));
     c->dir = arena_strndup(arena, dir, strlen(dir));
     scope_init(&c->s);
+    ssl_init(&c->ssl);
     parser_t ps = {.conf = c, .arena = arena, .err = err, .errlen = errlen};
     ps.lx = (lexer_t){.p = text, .end = text + len, .line = 1, .last_line = 1, .arena = arena};
     if (parse_block(&ps, CTX_MAIN) != 0) {

@@ -7,8 +7,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "vars.h"
+
 #define CONF_UNSET (-1)
 #define CONF_CGI_MAX_PROCESSES 64  /* default cgi_max_processes */
+/* TLS 1.2 ciphers by default: ECDHE key exchange and AEAD only */
+#define CONF_DEFAULT_CIPHERS                                                      \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                  \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                  \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 typedef struct {
     int code;
@@ -38,6 +45,7 @@ typedef struct {
     unsigned methods;              /* HTTP_GET | ...; 0 = unset */
     int return_code;               /* CONF_UNSET when no return */
     char *return_text;             /* URL or text, may be NULL */
+    var_expr_t return_expr;        /* return_text compiled (variables) */
     char *upload_store;
     conf_cgi_t *cgis;
     size_t ncgis;
@@ -58,7 +66,32 @@ typedef struct {
     socklen_t addrlen;
     char text[80];  /* "127.0.0.1:8080" */
     int port;
+    bool ssl;       /* `listen ... ssl`: this address speaks TLS only */
+    int line;
 } conf_listen_t;
+
+/* TLS settings of a server (main level: defaults for every server). */
+enum { CONF_TLS1_2 = 1, CONF_TLS1_3 = 2 };
+enum { CONF_VERIFY_OFF, CONF_VERIFY_ON, CONF_VERIFY_OPTIONAL, CONF_VERIFY_OPTIONAL_NO_CA };
+
+typedef struct {
+    char *path;
+    int line;
+} conf_file_t;
+
+typedef struct {
+    conf_file_t *certs, *keys;     /* ssl_certificate / ssl_certificate_key, paired in order */
+    size_t ncerts, nkeys;
+    unsigned protocols;            /* CONF_TLS1_2 | CONF_TLS1_3; 0 = unset */
+    char *ciphers;                 /* OpenSSL cipher list for TLS 1.2 */
+    int prefer_server_ciphers;     /* CONF_UNSET, 0, 1 */
+    int session_cache;             /* CONF_UNSET, 0, 1 */
+    int session_tickets;           /* CONF_UNSET, 0, 1 */
+    int64_t session_timeout;       /* ms */
+    conf_file_t client_certificate;
+    int verify_client;             /* CONF_UNSET or CONF_VERIFY_* */
+    int verify_depth;
+} conf_ssl_t;
 
 typedef struct {
     conf_listen_t *listens;
@@ -68,6 +101,8 @@ typedef struct {
     conf_location_t *locations;
     size_t nlocations;
     conf_scope_t s;  /* server level, also used when no location matches */
+    conf_ssl_t ssl;
+    void *tls_ctx;   /* its TLS context (SSL_CTX), made by tls_configure; NULL without certificates */
     int line;
 } conf_server_t;
 
@@ -81,6 +116,7 @@ typedef struct {
     int worker_processes;
     int cgi_max_processes;  /* CGI scripts running at once, per worker */
     conf_scope_t s;    /* main-level defaults */
+    conf_ssl_t ssl;    /* main-level TLS defaults */
     conf_server_t *servers;
     size_t nservers;
 } conf_t;

@@ -26,6 +26,7 @@
 #include "filecache.h"
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 
 #define IN_LIMIT (HTTP_MAX_HEAD + 32 * 1024)  /* a full head and room for body bytes after it */
 #define OUT_LIMIT (8 * 1024 * 1024)           /* response bytes built in memory (autoindex) */
@@ -61,12 +62,14 @@ static request_t *request_get(void)
         nfree_requests--;
         rq->path.start = rq->path.end = rq->fspath.start = rq->fspath.end = 0;
         rq->target.start = rq->target.end = rq->extra.start = rq->extra.end = 0;
+        rq->value.start = rq->value.end = 0;
     } else {
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->path, HTTP_MAX_URI + 1);
         buf_init(&rq->fspath, 2 * HTTP_MAX_URI);
         buf_init(&rq->target, HTTP_MAX_URI + 1);
         buf_init(&rq->extra, EXTRA_LIMIT);
+        buf_init(&rq->value, EXTRA_LIMIT);
     }
     memset(&rq->srv, 0, offsetof(request_t, h) - offsetof(request_t, srv));
     http_request_init(&rq->h);
@@ -81,11 +84,14 @@ static void request_put(request_t *rq)
         buf_free(&rq->fspath);
         buf_free(&rq->target);
         buf_free(&rq->extra);
+        buf_free(&rq->value);
         free(rq);
         return;
     }
     if (rq->extra.cap > POOL_BLOCK)  /* a long redirect: give the memory back */
         buf_free(&rq->extra);
+    if (rq->value.cap > POOL_BLOCK)
+        buf_free(&rq->value);
     rq->next_free = free_requests;
     free_requests = rq;
     nfree_requests++;
@@ -188,6 +194,8 @@ static void conn_close(conn_t *c)
      * descriptor (until its execve): then it must be removed by hand */
     if (cgi_children())
         loop_del(&c->io);
+    if (c->tp->close)
+        c->tp->close(c);
     close(c->io.fd);
     out_reset(&c->out);
     if (c->prev)
@@ -304,7 +312,13 @@ static void begin_request(conn_t *c)
     request_t *rq = c->rq;
     c->requests++;
     c->body_blocked = false;
+    rq->start_ms = clock_ms();
     buf_take(&c->out.mem);
+    int refused = c->plain_on_tls ? HTTP_PLAIN_ON_TLS : tls_check_client(c);
+    if (refused) {  /* plain HTTP on a TLS address, or a client certificate the server refuses */
+        fail_request(c, refused);
+        return;
+    }
     http_handle(c);
     if (c->state == CONN_CLOSED)
         return;
@@ -358,7 +372,7 @@ static ssize_t fill_input(conn_t *c)
         c->in.end += (size_t)n;
         /* a short read drained the socket; edge-triggered epoll reports
          * new data, so skip the read that would only say EAGAIN */
-        if ((size_t)n < room && !c->peer_closed)
+        if ((size_t)n < room && !c->peer_closed && c->tp->short_read_drains)
             c->rd_ready = false;
         return n;
     }
@@ -626,7 +640,7 @@ static int step_linger(conn_t *c)
         return STEP_WAIT;
     ssize_t n = c->tp->recv(c, sink, sizeof(sink));
     if (n > 0) {
-        if ((size_t)n < sizeof(sink) && !c->peer_closed)
+        if ((size_t)n < sizeof(sink) && !c->peer_closed && c->tp->short_read_drains)
             c->rd_ready = false;
         uint64_t now = clock_ms();
         uint64_t next = now + LINGER_READ_MS < c->linger_deadline ? now + LINGER_READ_MS : c->linger_deadline;
@@ -671,8 +685,11 @@ static void on_io(loop_io_t *io, uint32_t events)
         c->rd_ready = true;
     if (events & (LOOP_RDHUP | LOOP_HUP | LOOP_ERR))
         c->peer_closed = true;  /* the EOF is pending: keep reading until it shows */
-    if (events & (LOOP_OUT | LOOP_HUP | LOOP_ERR))
+    if (events & (LOOP_OUT | LOOP_HUP | LOOP_ERR)) {
         c->wr_ready = true;
+        if (c->tls_read_wants_write)  /* a TLS read could not send what it had to */
+            c->rd_ready = true;
+    }
     conn_step(c);
 }
 
@@ -732,7 +749,7 @@ void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t p
     c->timer.data = c;
     c->task.fn = on_task;
     c->task.data = c;
-    c->tp = &transport_plain;
+    c->tp = l->transport;
     c->listener = l;
     c->out.file = -1;
     c->wr_ready = true;

@@ -15,12 +15,18 @@
 
 typedef struct conn conn_t;
 
-/* How a connection moves bytes: a plain socket today, TLS could be another. */
+/* How a connection moves bytes: a plain socket, or TLS (tls.c). Each
+ * returns what the system call would: bytes, 0 at EOF, -1 with errno
+ * (EAGAIN when it must wait for readiness). */
 typedef struct {
     ssize_t (*recv)(conn_t *c, void *buf, size_t n);
     ssize_t (*writev)(conn_t *c, const struct iovec *iov, int iovcnt, bool more);
     ssize_t (*sendfile)(conn_t *c, int fd, off_t *off, size_t n);
     void (*shutdown_write)(conn_t *c);
+    void (*close)(conn_t *c);  /* release its state (before the socket closes); may be NULL */
+    /* a read shorter than asked means the socket is drained (false for
+     * TLS: a read returns at most one record, more may be buffered) */
+    bool short_read_drains;
 } transport_t;
 
 extern const transport_t transport_plain;
@@ -31,6 +37,8 @@ typedef struct {
     loop_timer_t resume;  /* accept paused after EMFILE */
     const conf_listen_t *addr;
     int *fds;             /* listening socket of each worker (io.fd: this worker's) */
+    bool ssl;             /* TLS only: some `listen` of this address says `ssl` */
+    const transport_t *transport;  /* of the connections it accepts */
     conf_server_t **servers;
     size_t nservers;
 } listener_t;
@@ -89,6 +97,7 @@ typedef struct request {
     buf_t fspath;        /* file system path */
     buf_t target;        /* the raw URI of an internal redirect */
     buf_t extra;         /* header lines added to the response head (Allow, Location ...) */
+    buf_t value;         /* a value built from variables (the text of a `return`) */
     /* per request: zeroed when taken */
     const conf_server_t *srv;
     const conf_location_t *loc;
@@ -109,6 +118,8 @@ typedef struct request {
     size_t body_ready;
     bool has_body, framing_done, body_done;
     int redirects;       /* internal redirects so far */
+    uint64_t start_ms;   /* its head was complete ($request_time) */
+    char request_id[33]; /* $request_id, made when first used */
     const body_handler_t *body;
     void *ctx;                           /* the handler's state */
     void (*cleanup)(conn_t *c, bool ok); /* at the end of the request; ok = response sent */
@@ -129,6 +140,9 @@ struct conn {
     bool linger;          /* unread input may remain: lingering close */
     bool shutting_down;
     bool body_blocked;    /* reading the body waits for its handler to take what is buffered */
+    bool plain_on_tls;    /* plain HTTP arrived on a TLS address: answered 400, then closed */
+    bool tls_read_wants_write;  /* the TLS read waits for the socket to be writable */
+    void *tls;            /* the SSL of a TLS connection (tls.c) */
     uint64_t head_deadline;
     uint64_t linger_deadline;
     int64_t idle_timeout;

@@ -215,7 +215,7 @@ static int error_page(conn_t *c, int status)
         return 0;
     }
     conn_end_handler(c, false);  /* what failed lets go of its resources first */
-    rq->error_status = status;
+    rq->error_status = http_status_sent(status);
     rq->error_extra = buf_len(&rq->extra);
     rq->no_body = true;
     rq->h.method = rq->head_only ? HTTP_HEAD : HTTP_GET;
@@ -229,12 +229,17 @@ static int error_page(conn_t *c, int status)
 
 static void builtin_page(conn_t *c, int status)
 {
-    char body[512];
+    char body[600];
+    const char *detail = status == HTTP_PLAIN_ON_TLS     ? "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
+                         : status == HTTP_NO_CLIENT_CERT ? "<center>No required SSL certificate was sent</center>\r\n"
+                         : status == HTTP_BAD_CLIENT_CERT ? "<center>The SSL certificate error</center>\r\n"
+                                                          : "";
+    status = http_status_sent(status);
     const char *reason = http_reason(status);
     int n = snprintf(body, sizeof(body),
                      "<!DOCTYPE html>\r\n<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
-                     "<center><h1>%d %s</h1></center>\r\n<hr><center>webserv</center>\r\n</body>\r\n</html>\r\n",
-                     status, reason, status, reason);
+                     "<center><h1>%d %s</h1></center>\r\n%s<hr><center>webserv</center>\r\n</body>\r\n</html>\r\n",
+                     status, reason, status, reason, detail);
     bool body_allowed = http_status_has_body(status);
     http_head_start(c, status);
     if (body_allowed)
@@ -249,7 +254,7 @@ void http_error(conn_t *c, int status)
     request_t *rq = c->rq;
     out_reset(&c->out);
     if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 || status == 505 ||
-        status == 501 || status == 411)
+        status == 501 || status == 411 || http_status_sent(status) != status)
         c->keep_alive = false;  /* framing may be lost: nginx closes too */
     if (rq->error_status) {
         /* the error page itself failed: the built-in page of the first error */
@@ -284,9 +289,21 @@ static void do_return(conn_t *c, const conf_scope_t *s)
 {
     int code = s->return_code;
     const char *text = s->return_text;
+    size_t len = text ? strlen(text) : 0;
+    if (text && s->return_expr.has_vars) {  /* built for this request */
+        buf_t *v = &c->rq->value;
+        v->start = v->end = 0;
+        if (var_eval(&s->return_expr, c, v) != 0) {
+            log_msg(LOG_ERR, "the value of \"return\" is over %zu bytes", v->limit);
+            http_error(c, 500);
+            return;
+        }
+        text = buf_len(v) ? buf_head(v) : "";
+        len = buf_len(v);
+    }
     bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
     if (redirect && text) {
-        if (http_add_header(c, "Location: %s\r\n", text) != 0) {
+        if (http_add_header(c, "Location: %.*s\r\n", (int)len, text) != 0) {
             http_error(c, 500);
             return;
         }
@@ -297,12 +314,13 @@ static void do_return(conn_t *c, const conf_scope_t *s)
         http_error(c, code);
         return;
     }
-    size_t len = text && http_status_has_body(code) ? strlen(text) : 0;
+    if (!http_status_has_body(code))
+        len = 0;
     http_head_start(c, code);
     if (len)
         buf_appends(&c->out.mem, "Content-Type: text/plain; charset=utf-8\r\n");
     http_head_end(c, (int64_t)len);
-    if (!c->rq->head_only && len) {  /* sent from the configuration, which outlives the response */
+    if (!c->rq->head_only && len) {  /* from the configuration or the request: both outlive the response */
         c->out.body = text;
         c->out.body_len = len;
     }

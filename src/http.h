@@ -7,6 +7,15 @@
 
 #include "conn.h"
 
+/* The internal status of plain HTTP sent to a TLS address (nginx's 497):
+ * error_page may name it; the client gets 400 with a page saying so. */
+#define HTTP_PLAIN_ON_TLS 497
+/* The same for a client certificate: missing (496) or not verified (495). */
+#define HTTP_NO_CLIENT_CERT 496
+#define HTTP_BAD_CLIENT_CERT 495
+/* Internal statuses are sent as 400. */
+static inline int http_status_sent(int status) { return status >= 495 && status <= 497 ? 400 : status; }
+
 /* A complete head has been parsed into c->rq: route it and prepare the
  * response in c->out (it is sent once the body, if any, is consumed). */
 void http_handle(conn_t *c);

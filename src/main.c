@@ -8,6 +8,7 @@
 #include "default_conf.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #define WEBSERV_VERSION "0.1.0"
 
@@ -30,7 +31,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'c': path = optarg; break;
         case 't': test_only = true; break;
-        case 'v': printf("webserv %s\n", WEBSERV_VERSION); return 0;
+        case 'v': printf("webserv %s (built with %s)\n", WEBSERV_VERSION, tls_built_version()); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
         const char *text = default_conf_text(&len);
         conf = conf_parse(text, len, WEBSERV_CONF_DIR "/default.conf", WEBSERV_CONF_DIR, err, sizeof(err));
     }
-    if (!conf) {
+    if (!conf || tls_configure(conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "webserv: %s\n", err);
         return 1;
     }

@@ -27,6 +27,7 @@
 #include "filecache.h"
 #include "log.h"
 #include "loop.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 256        /* accepts per readiness event, then others get a turn */
 #define ACCEPT_PAUSE_MS 100     /* after EMFILE: retry accepting later */
@@ -124,8 +125,11 @@ int server_listen(conf_t *conf)
                 l->servers = xcalloc(conf->nservers, sizeof(*l->servers));
             }
             l->servers[l->nservers++] = srv;
+            l->ssl |= a->ssl;
         }
     }
+    for (size_t i = 0; i < nlisteners; i++)
+        listeners[i].transport = listeners[i].ssl ? &transport_tls : &transport_plain;
     for (size_t i = 0; i < nlisteners; i++) {
         if (open_listener(&listeners[i], conf->worker_processes) != 0) {
             fprintf(stderr, "webserv: cannot listen on %s: %s\n", listeners[i].addr->text, strerror(errno));

@@ -1,4 +1,4 @@
-/* The plain-socket transport. TLS would be a second transport_t. */
+/* The plain-socket transport (TLS is the other: tls.c). */
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,4 +23,6 @@ const transport_t transport_plain = {
     .writev = plain_writev,
     .sendfile = plain_sendfile,
     .shutdown_write = plain_shutdown_write,
+    .close = NULL,
+    .short_read_drains = true,
 };

@@ -1,12 +1,18 @@
 #!/bin/sh
 # Install from Debian's archive what is missing:
-#   install-deps.sh        what the test suite needs
-#   install-deps.sh run    what the demo configuration needs (`make run`)
+#   install-deps.sh build  what building needs (`make`)
+#   install-deps.sh run    ... and what the demo configuration needs (`make run`)
+#   install-deps.sh        ... and what the test suite needs (`make test`)
 set -e
+mode=${1:-test}
 need=""
-[ -x /usr/bin/php-cgi ] || need="$need php-cgi"
-[ -x /usr/bin/python3 ] || need="$need python3"
-if [ "${1:-test}" != run ]; then
+[ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
+if [ "$mode" != build ]; then
+    [ -x /usr/bin/php-cgi ] || need="$need php-cgi"
+    [ -x /usr/bin/python3 ] || need="$need python3"
+fi
+if [ "$mode" = test ]; then
+    command -v openssl >/dev/null 2>&1 || need="$need openssl"  # test certificates
     /usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
     /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null || need="$need python3-pytest-timeout"
     command -v curl >/dev/null 2>&1 || need="$need curl"

@@ -849,3 +849,36 @@ TEST(conf_paths_are_clean)
     CHECK(ends_with(srv->locations[0].s.root, "/www"));
     conf_free(c);
 }
+
+TEST(conf_ssl_directives)
+{
+    /* main-level defaults reach servers; a server's own settings win */
+    conf_t *c = PARSE_OK("ssl_protocols TLSv1.3;\nssl_session_timeout 5m;\n"
+                         "server { listen 8443 ssl; root www; ssl_verify_client optional; }\n"
+                         "server { listen 8080; root www; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off; }\n");
+    if (c) {
+        const conf_ssl_t *a = &c->servers[0].ssl, *b = &c->servers[1].ssl;
+        CHECK(c->servers[0].listens[0].ssl && !c->servers[1].listens[0].ssl);
+        CHECK_EQ_INT(c->servers[0].listens[0].line, 3);
+        CHECK_EQ_INT((int)a->protocols, CONF_TLS1_3);
+        CHECK_EQ_INT((int)b->protocols, CONF_TLS1_2 | CONF_TLS1_3);
+        CHECK(a->session_timeout == 300000 && b->session_timeout == 300000);
+        CHECK(a->session_cache == 1 && b->session_cache == 0);
+        CHECK(a->session_tickets == 1 && a->prefer_server_ciphers == 1);
+        CHECK_EQ_INT(a->verify_client, CONF_VERIFY_OPTIONAL);
+        CHECK_EQ_INT(b->verify_client, CONF_VERIFY_OFF);
+        CHECK(strcmp(a->ciphers, CONF_DEFAULT_CIPHERS) == 0);
+        conf_free(c);
+    }
+    c = PARSE_OK("server { listen 8443 ssl; root www; ssl_session_cache shared:SSL:10m; }\n");
+    if (c) {
+        CHECK_EQ_INT(c->servers[0].ssl.session_cache, 1);
+        conf_free(c);
+    }
+    PARSE_ERR("server {\n listen 8443 tls;\n root www;\n}\n", 2);
+    PARSE_ERR("server {\n listen 8443 ssl;\n root www;\n ssl_protocols TLSv1.1 TLSv1.2;\n}\n", 4);
+    PARSE_ERR("server {\n listen 8443 ssl;\n root www;\n ssl_certificate missing.pem;\n}\n", 4);
+    PARSE_ERR("server {\n listen 8443 ssl;\n root www;\n ssl_verify_client maybe;\n}\n", 4);
+    PARSE_ERR("server {\n root www;\n location / {\n  ssl_protocols TLSv1.2;\n }\n}\n", 4);
+    PARSE_ERR("ssl_session_timeout 0;\nserver { listen 8080; root www; }\n", 1);
+}

@@ -1,0 +1,466 @@
+/* TLS with OpenSSL.
+ *
+ * Contexts: one SSL_CTX per server that has certificates (an RSA and an
+ * ECDSA pair may both be loaded: OpenSSL picks by the client's offer),
+ * made once in the master before the workers fork. SNI switches a
+ * connection to the context of the server its name picks; ALPN offers
+ * http/1.1.
+ *
+ * Transport: the handshake runs inside the first reads (SSL_read drives
+ * it), so it is non-blocking like any read and its deadline is the
+ * connection's head deadline (client_header_timeout from accept).
+ * SSL_ERROR_WANT_READ/WRITE become EAGAIN. OpenSSL's error queue is
+ * cleared before and drained after every call, so one connection's error
+ * never shows up on another. Writes are staged into one record-sized
+ * buffer; files are read into it from the page cache (this kernel may have
+ * no kernel TLS), so a file never sits in memory whole. */
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/opensslv.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "http.h"
+#include "log.h"
+
+#define RECORD_MAX 16384     /* TLS plaintext record */
+#define HANDSHAKE_BYTE 0x16  /* the first byte of a TLS record carrying a handshake */
+
+static unsigned char stage[RECORD_MAX];  /* plaintext on its way into SSL_write */
+
+/* ---- errors ---- */
+
+/* The reason of the first queued error, and the queue emptied. */
+static const char *drain_errors(char *buf, size_t len)
+{
+    unsigned long e = ERR_get_error();
+    if (e)
+        ERR_error_string_n(e, buf, len);
+    else
+        snprintf(buf, len, "%s", errno ? strerror(errno) : "unexpected EOF");
+    ERR_clear_error();
+    return buf;
+}
+
+/* ---- contexts ---- */
+
+static int cfg_err(char *err, size_t errlen, const conf_t *conf, int line, const char *what, const char *path)
+{
+    char reason[256];
+    drain_errors(reason, sizeof(reason));
+    snprintf(err, errlen, "%s:%d: %s \"%s\": %s", conf->path, line, what, path ? path : "", reason);
+    return -1;
+}
+
+static int on_servername(SSL *ssl, int *alert, void *arg);
+
+/* Keep the handshake going whatever the client certificate: its verdict
+ * (SSL_get_verify_result) is checked per request. */
+static int on_verify(int ok, X509_STORE_CTX *store) { return 1; }
+
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                   unsigned int inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x08http/1.1";
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;  /* RFC 7301: no_application_protocol */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *make_ctx(const conf_t *conf, const conf_server_t *srv, char *err, size_t errlen)
+{
+    const conf_ssl_t *t = &srv->ssl;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        cfg_err(err, errlen, conf, srv->line, "TLS context", NULL);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, t->protocols & CONF_TLS1_2 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, t->protocols & CONF_TLS1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 (t->prefer_server_ciphers ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0) |
+                                 (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
+    /* idle connections keep no record buffers; a write may be retried from
+     * a buffer that moved (the output queue compacts) */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    const conf_file_t *at = t->ncerts ? &t->certs[0] : NULL;
+    if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
+        snprintf(err, errlen, "%s:%d: no usable cipher in \"%s\"", conf->path, at ? at->line : srv->line, t->ciphers);
+        ERR_clear_error();
+        goto fail;
+    }
+    for (size_t i = 0; i < t->ncerts; i++) {
+        const conf_file_t *cert = &t->certs[i], *key = &t->keys[i];
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert->path) != 1) {
+            cfg_err(err, errlen, conf, cert->line, "cannot load certificate", cert->path);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key->path, SSL_FILETYPE_PEM) != 1) {
+            cfg_err(err, errlen, conf, key->line, "cannot load key", key->path);
+            goto fail;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            cfg_err(err, errlen, conf, key->line, "key does not match the certificate", key->path);
+            goto fail;
+        }
+    }
+    if (t->session_cache) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        static const unsigned char sid_ctx[] = "webserv";
+        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    SSL_CTX_set_timeout(ctx, (long)(t->session_timeout / 1000));
+    if (t->verify_client != CONF_VERIFY_OFF) {
+        /* ask for a certificate, never fail the handshake over it: the
+         * request is answered 400 when the policy says so (as nginx) */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
+        SSL_CTX_set_verify_depth(ctx, t->verify_depth);
+        const conf_file_t *ca = &t->client_certificate;
+        if (ca->path) {
+            STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca->path);
+            if (!names || SSL_CTX_load_verify_locations(ctx, ca->path, NULL) != 1) {
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+                cfg_err(err, errlen, conf, ca->line, "cannot load client CA certificates", ca->path);
+                goto fail;
+            }
+            SSL_CTX_set_client_CA_list(ctx, names);
+        } else if (t->verify_client != CONF_VERIFY_OPTIONAL_NO_CA) {
+            snprintf(err, errlen, "%s:%d: no \"ssl_client_certificate\" for \"ssl_verify_client\"", conf->path,
+                     srv->line);
+            goto fail;
+        }
+    }
+    SSL_CTX_set_app_data(ctx, (void *)srv);
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* The first server (in the file's order) listening on the address of `l`:
+ * the default server of that address. */
+static const conf_server_t *default_server_of(const conf_t *conf, const conf_listen_t *l)
+{
+    for (size_t i = 0; i < conf->nservers; i++)
+        for (size_t j = 0; j < conf->servers[i].nlistens; j++)
+            if (strcmp(conf->servers[i].listens[j].text, l->text) == 0)
+                return &conf->servers[i];
+    return NULL;
+}
+
+int tls_configure(conf_t *conf, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < conf->nservers; i++) {
+        conf_server_t *srv = &conf->servers[i];
+        const conf_ssl_t *t = &srv->ssl;
+        if (t->ncerts != t->nkeys) {
+            const conf_file_t *last = t->ncerts > t->nkeys ? &t->certs[t->ncerts - 1] : &t->keys[t->nkeys - 1];
+            snprintf(err, errlen, "%s:%d: each \"ssl_certificate\" needs its \"ssl_certificate_key\"", conf->path,
+                     last->line);
+            return -1;
+        }
+        if (t->ncerts && !(srv->tls_ctx = make_ctx(conf, srv, err, errlen)))
+            return -1;
+    }
+    for (size_t i = 0; i < conf->nservers; i++)
+        for (size_t j = 0; j < conf->servers[i].nlistens; j++) {
+            const conf_listen_t *l = &conf->servers[i].listens[j];
+            const conf_server_t *def = default_server_of(conf, l);
+            if (l->ssl && !def->tls_ctx) {
+                snprintf(err, errlen, "%s:%d: no \"ssl_certificate\" is defined for the default server of %s",
+                         conf->path, l->line, l->text);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+const char *tls_built_version(void) { return OPENSSL_VERSION_TEXT; }
+const char *tls_running_version(void) { return OpenSSL_version(OPENSSL_VERSION); }
+
+/* ---- SNI ---- */
+
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    conn_t *c = SSL_get_app_data(ssl);
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!c || !name)
+        return SSL_TLSEXT_ERR_OK;  /* no SNI: the default server's certificate */
+    const listener_t *l = c->listener;
+    const conf_server_t *srv = conf_find_server(l->servers, l->nservers, name, strlen(name));
+    if (srv && srv->tls_ctx && srv->tls_ctx != SSL_get_SSL_CTX(ssl)) {
+        SSL_CTX *ctx = srv->tls_ctx;
+        SSL_set_SSL_CTX(ssl, ctx);
+        /* SSL_set_SSL_CTX changes the certificate only: the client
+         * certificate policy is the new server's too */
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+        SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+        STACK_OF(X509_NAME) *names = SSL_CTX_get_client_CA_list(ctx);
+        SSL_set_client_CA_list(ssl, names ? SSL_dup_CA_list(names) : NULL);
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ---- transport ---- */
+
+static SSL *ssl_of(const conn_t *c) { return c->tls; }
+
+/* Map an SSL call's failure to errno (EAGAIN to wait, EPROTO for a TLS
+ * error, which is logged) and return -1, or 0 for a clean EOF. */
+static ssize_t failed(conn_t *c, int rc, bool reading)
+{
+    int saved = errno;
+    int e = SSL_get_error(ssl_of(c), rc);
+    char reason[256];
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        if (reading)
+            c->tls_read_wants_write = true;  /* retry the read when the socket takes bytes */
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:  /* close_notify */
+        ERR_clear_error();
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (saved == 0)  /* EOF without close_notify: a plain EOF to us */
+            return 0;
+        errno = saved;
+        return -1;
+    default:
+        log_msg(LOG_INFO, "client %s: TLS %s: %s", c->peer, SSL_is_init_finished(ssl_of(c)) ? "error" : "handshake failed",
+                drain_errors(reason, sizeof(reason)));
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+/* The first bytes of a connection: a TLS handshake, or plain HTTP. */
+static int start(conn_t *c)
+{
+    unsigned char first;
+    ssize_t n = recv(c->io.fd, &first, 1, MSG_PEEK);
+    if (n <= 0)
+        return (int)n;
+    if (first != HANDSHAKE_BYTE) {  /* plain HTTP on a TLS address: answered 400 by the conn layer */
+        c->plain_on_tls = true;
+        c->tp = &transport_plain;
+        return 1;
+    }
+    SSL *ssl = SSL_new(c->listener->servers[0]->tls_ctx);
+    if (!ssl || SSL_set_fd(ssl, c->io.fd) != 1) {
+        char reason[256];
+        log_msg(LOG_ERR, "SSL_new: %s", drain_errors(reason, sizeof(reason)));
+        SSL_free(ssl);
+        errno = ENOMEM;
+        return -1;
+    }
+    SSL_set_app_data(ssl, c);
+    SSL_set_accept_state(ssl);
+    c->tls = ssl;
+    return 1;
+}
+
+static ssize_t tls_recv(conn_t *c, void *buf, size_t n)
+{
+    if (!c->tls) {
+        int rc = start(c);
+        if (rc <= 0)
+            return rc;
+        if (!c->tls)
+            return c->tp->recv(c, buf, n);
+    }
+    c->tls_read_wants_write = false;
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_read(ssl_of(c), buf, n > INT32_MAX ? INT32_MAX : (int)n);
+    return rc > 0 ? rc : failed(c, rc, true);
+}
+
+/* SSL_write from the staging buffer until all of `len` is taken or the
+ * socket is full. A record that was only partly sent is retried by the
+ * next call with the same leading bytes, which the caller still holds. */
+static ssize_t write_staged(conn_t *c, size_t len)
+{
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_write(ssl_of(c), stage, (int)len);
+    return rc > 0 ? rc : failed(c, rc, false);
+}
+
+static ssize_t tls_writev(conn_t *c, const struct iovec *iov, int iovcnt, bool more)
+{
+    ssize_t total = 0;
+    int i = 0;
+    size_t skip = 0;  /* bytes of iov[i] already written */
+    while (i < iovcnt) {
+        /* stage up to one record from where the last write stopped */
+        size_t len = 0;
+        int j = i;
+        size_t off = skip;
+        while (j < iovcnt && len < RECORD_MAX) {
+            size_t k = iov[j].iov_len - off;
+            if (k > RECORD_MAX - len)
+                k = RECORD_MAX - len;
+            memcpy(stage + len, (const char *)iov[j].iov_base + off, k);
+            len += k;
+            off += k;
+            if (off == iov[j].iov_len) {
+                j++;
+                off = 0;
+            }
+        }
+        if (len == 0)
+            break;
+        ssize_t w = write_staged(c, len);
+        if (w < 0)
+            return total ? total : -1;
+        total += w;
+        /* advance past w bytes */
+        size_t adv = (size_t)w;
+        while (adv && i < iovcnt) {
+            size_t k = iov[i].iov_len - skip;
+            if (adv < k) {
+                skip += adv;
+                adv = 0;
+            } else {
+                adv -= k;
+                i++;
+                skip = 0;
+            }
+        }
+        if ((size_t)w < len)
+            break;
+    }
+    return total;
+}
+
+/* Files: read into the staging buffer and written, record by record,
+ * until `n` bytes are sent or the socket is full. */
+static ssize_t tls_sendfile(conn_t *c, int fd, off_t *off, size_t n)
+{
+    ssize_t total = 0;
+    while ((size_t)total < n) {
+        size_t want = n - (size_t)total > RECORD_MAX ? RECORD_MAX : n - (size_t)total;
+        ssize_t r = pread(fd, stage, want, *off);
+        if (r <= 0)
+            return total ? total : r;
+        ssize_t w = write_staged(c, (size_t)r);
+        if (w < 0)
+            return total ? total : -1;
+        *off += w;
+        total += w;
+        if (w < r)
+            break;
+    }
+    return total;
+}
+
+static void tls_shutdown_write(conn_t *c)
+{
+    if (c->tls) {
+        ERR_clear_error();
+        SSL_shutdown(ssl_of(c));  /* close_notify, as far as the socket takes it: never waits */
+        ERR_clear_error();
+    }
+    shutdown(c->io.fd, SHUT_WR);
+}
+
+static void tls_close(conn_t *c)
+{
+    SSL_free(ssl_of(c));
+    c->tls = NULL;
+}
+
+const transport_t transport_tls = {
+    .recv = tls_recv,
+    .writev = tls_writev,
+    .sendfile = tls_sendfile,
+    .shutdown_write = tls_shutdown_write,
+    .close = tls_close,
+    .short_read_drains = false,
+};
+
+const char *tls_protocol(const conn_t *c) { return c->tls ? SSL_get_version(ssl_of(c)) : NULL; }
+
+const char *tls_cipher(const conn_t *c) { return c->tls ? SSL_get_cipher_name(ssl_of(c)) : NULL; }
+
+/* ---- client certificates ---- */
+
+/* The server whose context the handshake ended with (SNI may switch it). */
+static const conf_server_t *handshake_server(const conn_t *c)
+{
+    return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_of(c)));
+}
+
+int tls_check_client(const conn_t *c)
+{
+    if (!c->tls)
+        return 0;
+    const conf_server_t *srv = handshake_server(c);
+    int policy = srv ? srv->ssl.verify_client : CONF_VERIFY_OFF;
+    if (policy == CONF_VERIFY_OFF || policy == CONF_VERIFY_OPTIONAL_NO_CA)
+        return 0;
+    X509 *peer = SSL_get1_peer_certificate(ssl_of(c));
+    long result = SSL_get_verify_result(ssl_of(c));
+    X509_free(peer);
+    if (!peer)
+        return policy == CONF_VERIFY_ON ? HTTP_NO_CLIENT_CERT : 0;
+    return result == X509_V_OK ? 0 : HTTP_BAD_CLIENT_CERT;
+}
+
+const char *tls_client_verify(const conn_t *c, char *buf, size_t len)
+{
+    if (!c->tls)
+        return NULL;
+    const conf_server_t *srv = handshake_server(c);
+    X509 *peer = SSL_get1_peer_certificate(ssl_of(c));
+    if (!peer || !srv || srv->ssl.verify_client == CONF_VERIFY_OFF) {
+        X509_free(peer);
+        return "NONE";
+    }
+    X509_free(peer);
+    long result = SSL_get_verify_result(ssl_of(c));
+    if (result == X509_V_OK)
+        return "SUCCESS";
+    snprintf(buf, len, "FAILED:%s", X509_verify_cert_error_string(result));
+    return buf;
+}
+
+const char *tls_client_s_dn(const conn_t *c, char *buf, size_t len)
+{
+    if (!c->tls)
+        return NULL;
+    X509 *peer = SSL_get1_peer_certificate(ssl_of(c));
+    if (!peer)
+        return "";
+    BIO *mem = BIO_new(BIO_s_mem());
+    size_t n = 0;
+    if (mem && X509_NAME_print_ex(mem, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+        int r = BIO_read(mem, buf, len > 1 ? (int)len - 1 : 0);
+        n = r > 0 ? (size_t)r : 0;
+    }
+    if (len)
+        buf[n] = '\0';
+    BIO_free(mem);
+    X509_free(peer);
+    ERR_clear_error();
+    return buf;
+}
