@@ -12,7 +12,7 @@ HDRS    := $(wildcard src/*.h)
 PYTEST  := /usr/bin/python3 -m pytest
 LIBS    := -lssl -lcrypto
 
-.PHONY: all asan run test unit integration deps build-deps clean bench fuzz fuzz-smoke soak test-valgrind
+.PHONY: all asan run cert test unit integration deps build-deps clean bench fuzz fuzz-smoke soak test-valgrind
 
 all: webserv
 
@@ -34,6 +34,10 @@ tests/unit/run: $(LIBSRCS) $(UNITSRCS) $(HDRS) $(wildcard tests/unit/*.h) | buil
 run: webserv
 	@./tests/install-deps.sh run
 	./webserv
+
+# A local CA and a certificate for localhost in certs/ (conf/https.conf).
+cert:
+	@./scripts/make-cert.sh
 
 unit: tests/unit/run
 	./tests/unit/run
