@@ -142,6 +142,7 @@ struct conn {
     bool body_blocked;    /* reading the body waits for its handler to take what is buffered */
     bool plain_on_tls;    /* plain HTTP arrived on a TLS address: answered 400, then closed */
     bool tls_read_wants_write;  /* the TLS read waits for the socket to be writable */
+    bool tls_broken;      /* a TLS error: no close_notify, no resumption of its session */
     void *tls;            /* the SSL of a TLS connection (tls.c) */
     uint64_t head_deadline;
     uint64_t linger_deadline;

@@ -55,10 +55,15 @@ int main(int argc, char **argv)
     }
     if (!conf || tls_configure(conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "webserv: %s\n", err);
+        if (conf) {
+            tls_free(conf);
+            conf_free(conf);
+        }
         return 1;
     }
     if (test_only) {
         fprintf(stderr, "configuration ok\n");
+        tls_free(conf);
         conf_free(conf);
         return 0;
     }
@@ -69,6 +74,7 @@ int main(int argc, char **argv)
     if (server_open_logs(conf) != 0 || server_listen(conf) != 0)
         return 1;
     int rc = server_run(conf);
+    tls_free(conf);
     conf_free(conf);
     return rc;
 }

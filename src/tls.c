@@ -19,11 +19,18 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/opensslv.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -47,6 +54,181 @@ static const char *drain_errors(char *buf, size_t len)
         snprintf(buf, len, "%s", errno ? strerror(errno) : "unexpected EOF");
     ERR_clear_error();
     return buf;
+}
+
+/* ---- session ticket keys ----
+ * Made, not stored: each period's key is derived from one random secret
+ * (made before the workers fork, so every worker derives the same keys)
+ * and the period's number. A ticket is sealed with the current period's
+ * key and opened with it or the previous one (then renewed), so keys
+ * rotate every ssl_session_timeout and an old one is gone after two. */
+
+static unsigned char ticket_secret[32];
+static bool ticket_secret_made;
+
+typedef struct {
+    unsigned char name[16], aes[16], mac[32];
+} ticket_key_t;
+
+static void derive(uint64_t period, const char *label, unsigned char *out, size_t n)
+{
+    unsigned char msg[32], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    size_t ll = strlen(label);
+    memcpy(msg, label, ll);
+    for (int i = 0; i < 8; i++)
+        msg[ll + (size_t)i] = (unsigned char)(period >> (8 * i));
+    HMAC(EVP_sha256(), ticket_secret, sizeof(ticket_secret), msg, ll + 8, md, &mdlen);
+    memcpy(out, md, n);
+}
+
+static void ticket_key(uint64_t period, ticket_key_t *k)
+{
+    derive(period, "name", k->name, sizeof(k->name));
+    derive(period, "aes", k->aes, sizeof(k->aes));
+    derive(period, "mac", k->mac, sizeof(k->mac));
+}
+
+static uint64_t ticket_period(SSL *ssl)
+{
+    long lifetime = SSL_CTX_get_timeout(SSL_get_SSL_CTX(ssl));
+    return (uint64_t)time(NULL) / (uint64_t)(lifetime > 0 ? lifetime : 3600);
+}
+
+static int set_mac(EVP_MAC_CTX *hctx, unsigned char *key)
+{
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    return EVP_MAC_init(hctx, key, 32, params);
+}
+
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    uint64_t now = ticket_period(ssl);
+    ticket_key_t k;
+    if (enc) {
+        ticket_key(now, &k);
+        if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(cctx, EVP_aes_128_cbc(), NULL, k.aes, iv) != 1 ||
+            set_mac(hctx, k.mac) != 1)
+            return -1;
+        memcpy(name, k.name, 16);
+        return 1;
+    }
+    for (uint64_t age = 0; age < 2 && age <= now; age++) {
+        ticket_key(now - age, &k);
+        if (memcmp(name, k.name, 16) != 0)
+            continue;
+        if (EVP_DecryptInit_ex(cctx, EVP_aes_128_cbc(), NULL, k.aes, iv) != 1 || set_mac(hctx, k.mac) != 1)
+            return -1;
+        return age ? 2 : 1;  /* 2: valid, and issue a ticket under the current key */
+    }
+    return 0;  /* an unknown or expired key: a full handshake */
+}
+
+/* ---- the session cache shared by the workers ----
+ * A fixed table in memory mapped before the workers fork: a session
+ * lives in the slot its id hashes to (a newer one evicts it), as its DER
+ * encoding, until it expires. A spin lock guards the copies in and out. */
+
+#define CACHE_SLOTS 4096
+#define CACHE_DER_MAX 2000  /* larger sessions (long client certificate chains) are not shared */
+
+typedef struct {
+    unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+    unsigned idlen, derlen;
+    time_t expires;
+    unsigned char der[CACHE_DER_MAX];
+} cache_slot_t;
+
+typedef struct {
+    int lock;
+    cache_slot_t slots[CACHE_SLOTS];
+} session_cache_t;
+
+static session_cache_t *cache;
+
+static void cache_lock(void)
+{
+    while (__atomic_exchange_n(&cache->lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&cache->lock, __ATOMIC_RELAXED))
+            ;  /* held for one copy of at most CACHE_DER_MAX bytes */
+}
+
+static void cache_unlock(void) { __atomic_store_n(&cache->lock, 0, __ATOMIC_RELEASE); }
+
+static cache_slot_t *slot_for(const unsigned char *id, unsigned len)
+{
+    uint32_t h = 2166136261u;
+    for (unsigned i = 0; i < len; i++)
+        h = (h ^ id[i]) * 16777619u;
+    return &cache->slots[h % CACHE_SLOTS];
+}
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    unsigned idlen;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
+    int len = i2d_SSL_SESSION(sess, NULL);
+    if (len <= 0 || len > CACHE_DER_MAX || idlen == 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return 0;
+    unsigned char der[CACHE_DER_MAX], *p = der;
+    i2d_SSL_SESSION(sess, &p);
+    cache_slot_t *sl = slot_for(id, idlen);
+    cache_lock();
+    memcpy(sl->id, id, idlen);
+    sl->idlen = idlen;
+    sl->derlen = (unsigned)len;
+    sl->expires = (time_t)SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess);
+    memcpy(sl->der, der, (size_t)len);
+    cache_unlock();
+    return 0;  /* the cache holds a copy, not a reference */
+}
+
+static SSL_SESSION *on_get_session(SSL *ssl, const unsigned char *id, int idlen, int *copy)
+{
+    unsigned char der[CACHE_DER_MAX];
+    unsigned len = 0;
+    *copy = 0;
+    if (idlen <= 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return NULL;
+    cache_slot_t *sl = slot_for(id, (unsigned)idlen);
+    cache_lock();
+    if (sl->idlen == (unsigned)idlen && memcmp(sl->id, id, (size_t)idlen) == 0 && sl->expires > time(NULL)) {
+        len = sl->derlen;
+        memcpy(der, sl->der, len);
+    }
+    cache_unlock();
+    const unsigned char *p = der;
+    SSL_SESSION *sess = len ? d2i_SSL_SESSION(NULL, &p, (long)len) : NULL;
+    ERR_clear_error();
+    return sess;
+}
+
+static void on_remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    unsigned idlen;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
+    if (idlen == 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return;
+    cache_slot_t *sl = slot_for(id, idlen);
+    cache_lock();
+    if (sl->idlen == idlen && memcmp(sl->id, id, idlen) == 0)
+        sl->idlen = 0;
+    cache_unlock();
+}
+
+static int shared_cache(char *err, size_t errlen, const conf_t *conf, int line)
+{
+    if (cache)
+        return 0;
+    void *p = mmap(NULL, sizeof(session_cache_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "%s:%d: the TLS session cache: %s", conf->path, line, strerror(errno));
+        return -1;
+    }
+    cache = p;
+    return 0;
 }
 
 /* ---- contexts ---- */
@@ -115,9 +297,16 @@ static SSL_CTX *make_ctx(const conf_t *conf, const conf_server_t *srv, char *err
         }
     }
     if (t->session_cache) {
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-        static const unsigned char sid_ctx[] = "webserv";
-        SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+        if (shared_cache(err, errlen, conf, srv->line) != 0)
+            goto fail;
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+        SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+        SSL_CTX_sess_set_get_cb(ctx, on_get_session);
+        SSL_CTX_sess_set_remove_cb(ctx, on_remove_session);
+        /* a session resumes only on the server that made it */
+        char sid_ctx[32];
+        int n = snprintf(sid_ctx, sizeof(sid_ctx), "webserv:%zu", (size_t)(srv - conf->servers));
+        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid_ctx, (unsigned)n);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     }
@@ -143,6 +332,14 @@ static SSL_CTX *make_ctx(const conf_t *conf, const conf_server_t *srv, char *err
         }
     }
     SSL_CTX_set_app_data(ctx, (void *)srv);
+    if (t->session_tickets) {
+        if (!ticket_secret_made && RAND_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
+            cfg_err(err, errlen, conf, srv->line, "random bytes for ticket keys", NULL);
+            goto fail;
+        }
+        ticket_secret_made = true;
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    }
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
     return ctx;
@@ -187,6 +384,14 @@ int tls_configure(conf_t *conf, char *err, size_t errlen)
             }
         }
     return 0;
+}
+
+void tls_free(conf_t *conf)
+{
+    for (size_t i = 0; i < conf->nservers; i++) {
+        SSL_CTX_free(conf->servers[i].tls_ctx);
+        conf->servers[i].tls_ctx = NULL;
+    }
 }
 
 const char *tls_built_version(void) { return OPENSSL_VERSION_TEXT; }
@@ -245,6 +450,7 @@ static ssize_t failed(conn_t *c, int rc, bool reading)
         errno = saved;
         return -1;
     default:
+        c->tls_broken = true;  /* its session must not be resumed */
         log_msg(LOG_INFO, "client %s: TLS %s: %s", c->peer, SSL_is_init_finished(ssl_of(c)) ? "error" : "handshake failed",
                 drain_errors(reason, sizeof(reason)));
         errno = EPROTO;
@@ -385,7 +591,17 @@ static void tls_shutdown_write(conn_t *c)
 
 static void tls_close(conn_t *c)
 {
-    SSL_free(ssl_of(c));
+    SSL *ssl = ssl_of(c);
+    if (ssl && SSL_is_init_finished(ssl) && !c->tls_broken) {
+        /* close_notify, as far as the socket takes it: a session that was
+         * not shut down is dropped from the cache by SSL_free */
+        ERR_clear_error();
+        if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
+            SSL_shutdown(ssl);
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        ERR_clear_error();
+    }
+    SSL_free(ssl);
     c->tls = NULL;
 }
 

@@ -19,6 +19,8 @@ extern const transport_t transport_tls;
  * address whose default server has none. Returns 0, or -1 with
  * "FILE:LINE: message" in err. */
 int tls_configure(conf_t *conf, char *err, size_t errlen);
+/* Free the contexts (before conf_free). */
+void tls_free(conf_t *conf);
 
 /* "OpenSSL 3.0.x ..." the binary was built with, and the one it runs with. */
 const char *tls_built_version(void);
