@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -443,23 +445,32 @@ void http_serve_index(conn_t *c, const char *name)
     restart(c);
 }
 
-/* Copy s into the log line, escaping quotes, backslashes and bytes that
- * are not printable ASCII as \xHH (so a log line cannot be forged). */
-static void log_escaped(buf_t *b, str_t s, size_t max)
+/* Memory for a format compiled once and kept for the process's life. */
+static void *format_alloc(void *ctx, size_t n)
 {
-    if (!s.ptr || !s.len) {
-        buf_append(b, "-", 1);
-        return;
+    static max_align_t mem[256];
+    size_t *used = ctx;
+    size_t units = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t);
+    if (*used + units > sizeof(mem) / sizeof(mem[0]))
+        abort();  /* a built-in format larger than its arena: a programming error */
+    void *p = &mem[*used];
+    *used += units;
+    return p;
+}
+
+/* nginx's "combined" format, compiled when first used. */
+static const var_expr_t *combined_format(void)
+{
+    static var_expr_t e;
+    static size_t used;
+    if (!e.parts) {
+        char err[128];
+        if (var_compile(&e, "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
+                            "\"$http_referer\" \"$http_user_agent\"\n",
+                        format_alloc, &used, err, sizeof(err)) != 0)
+            abort();
     }
-    if (s.len > max)
-        s.len = max;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char ch = (unsigned char)s.ptr[i];
-        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
-            buf_appendf(b, "\\x%02X", ch);
-        else
-            buf_append(b, &s.ptr[i], 1);
-    }
+    return &e;
 }
 
 void http_log_access(conn_t *c)
@@ -468,32 +479,11 @@ void http_log_access(conn_t *c)
     const conf_scope_t *s = current_scope(c);
     if (!rq || s->access_log_fd < 0)
         return;
-    const char *d = buf_head(&c->in);
-    http_request_t *h = &rq->h;
     char line[4096];
     buf_t b = {.data = line, .cap = sizeof(line), .limit = sizeof(line)};
-    buf_appendf(&b, "%s - - [%s] \"", c->peer, clock_access_time());
-    /* the request line as received, up to its end or what was parsed */
-    size_t rl = 0, avail = buf_len(&c->in);
-    const char *start = d + h->skipped;
-    if (avail > h->skipped) {
-        avail -= h->skipped;
-        while (rl < avail && start[rl] != '\n' && start[rl] != '\r')
-            rl++;
-    }
-    log_escaped(&b, (str_t){start, rl}, 1024);
-    int64_t body_sent = c->out.sent > (int64_t)c->out.head_len ? c->out.sent - (int64_t)c->out.head_len : 0;
-    buf_appendf(&b, "\" %d %lld \"", rq->status, (long long)body_sent);
-    if (h->head_len) {
-        log_escaped(&b, http_header(h, d, HTTP_H_REFERER), 512);
-        buf_appends(&b, "\" \"");
-        log_escaped(&b, http_header(h, d, HTTP_H_USER_AGENT), 512);
-    } else {
-        buf_appends(&b, "-\" \"-");
-    }
-    if (buf_appends(&b, "\"\n") != 0) {  /* too long: end the line anyway */
-        b.end = b.cap - 2;
-        buf_appends(&b, "\n");
+    if (var_eval_log(combined_format(), c, &b, 1024) != 0) {  /* too long: end the line anyway */
+        b.end = b.cap - 1;
+        line[b.end++] = '\n';
     }
     log_write(s->access_log_fd, b.data, buf_len(&b));
 }

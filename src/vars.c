@@ -19,7 +19,7 @@ enum {
     VAR_SERVER_PROTOCOL, VAR_HTTP, VAR_COOKIE, VAR_CONTENT_TYPE, VAR_CONTENT_LENGTH, VAR_DOCUMENT_ROOT,
     VAR_REQUEST_ID, VAR_MSEC, VAR_TIME_ISO8601, VAR_TIME_LOCAL, VAR_STATUS, VAR_BODY_BYTES_SENT,
     VAR_BYTES_SENT, VAR_REQUEST_TIME, VAR_UPSTREAM, VAR_PROXY_ADD_XFF, VAR_CAPTURE, VAR_SSL_PROTOCOL,
-    VAR_SSL_CIPHER, VAR_SSL_CLIENT_VERIFY, VAR_SSL_CLIENT_S_DN,
+    VAR_SSL_CIPHER, VAR_SSL_CLIENT_VERIFY, VAR_SSL_CLIENT_S_DN, VAR_REQUEST, VAR_REMOTE_USER,
 };
 
 static const struct {
@@ -65,6 +65,8 @@ static const struct {
     {"ssl_cipher", VAR_SSL_CIPHER, false},
     {"ssl_client_verify", VAR_SSL_CLIENT_VERIFY, false},
     {"ssl_client_s_dn", VAR_SSL_CLIENT_S_DN, false},
+    {"request", VAR_REQUEST, false},
+    {"remote_user", VAR_REMOTE_USER, false},  /* no auth_basic yet: empty */
 };
 
 static bool name_char(char ch)
@@ -206,7 +208,7 @@ static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
     case VAR_SERVER_NAME: return rq->srv && rq->srv->nnames ? puts_(out, rq->srv->names[0]) : 0;
     case VAR_SERVER_PORT: return putf(out, "%lld", c->listener->addr->port);
     case VAR_SERVER_PROTOCOL: return putf(out, "HTTP/1.%lld", h->version_minor);
-    case VAR_HTTP: return put_str(out, http_header_get(h, d, p->text));
+    case VAR_HTTP: return h->head_len ? put_str(out, http_header_get(h, d, p->text)) : 0;
     case VAR_COOKIE: {
         for (size_t i = 0; i < h->nheaders; i++)  /* every Cookie header */
             if (str_ieq(http_span_str(d, h->headers[i].name), "cookie")) {
@@ -258,6 +260,17 @@ static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
     case VAR_SSL_CIPHER: return puts_(out, tls_cipher(c));
     case VAR_SSL_CLIENT_VERIFY: return puts_(out, tls_client_verify(c, tmp, sizeof(tmp)));
     case VAR_SSL_CLIENT_S_DN: return puts_(out, tls_client_s_dn(c, tmp, sizeof(tmp)));
+    case VAR_REQUEST: {  /* the request line as received, or what arrived of it */
+        size_t avail = buf_len(&c->in), n = 0;
+        if (avail <= h->skipped)
+            return 0;
+        const char *line = d + h->skipped;
+        avail -= h->skipped;
+        while (n < avail && line[n] != '\r' && line[n] != '\n')
+            n++;
+        return put(out, line, n);
+    }
+    case VAR_REMOTE_USER: return 0;
     default: return 0;
     }
 }
@@ -267,5 +280,44 @@ int var_eval(const var_expr_t *e, conn_t *c, buf_t *out)
     for (size_t i = 0; i < e->nparts; i++)
         if (eval_part(&e->parts[i], c, out) != 0)
             return -1;
+    return 0;
+}
+
+/* Bytes a log line must not carry as they are: control bytes, quotes,
+ * backslashes and non-ASCII become \xHH (so a line cannot be forged). */
+static int put_escaped(buf_t *out, const char *s, size_t n, size_t max)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
+            char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+            if (buf_append(out, esc, 4) != 0)
+                return -1;
+        } else if (buf_append(out, &s[i], 1) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int var_eval_log(const var_expr_t *e, conn_t *c, buf_t *out, size_t max_value)
+{
+    static char scratch_mem[8192];
+    for (size_t i = 0; i < e->nparts; i++) {
+        const var_part_t *p = &e->parts[i];
+        if (p->var == VAR_LITERAL) {
+            if (put(out, p->text, p->len) != 0)
+                return -1;
+            continue;
+        }
+        buf_t v = {.data = scratch_mem, .cap = sizeof(scratch_mem), .limit = sizeof(scratch_mem)};
+        eval_part(p, c, &v);  /* a value over the scratch is cut, as the line would be */
+        int rc = buf_len(&v) ? put_escaped(out, v.data, buf_len(&v), max_value) : put(out, "-", 1);
+        if (rc != 0)
+            return -1;
+    }
     return 0;
 }

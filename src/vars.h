@@ -34,4 +34,9 @@ int var_compile(var_expr_t *e, const char *text, void *(*alloc)(void *ctx, size_
  * when it does not fit out's limit. */
 int var_eval(const var_expr_t *e, conn_t *c, buf_t *out);
 
+/* The same for a log line: each value escaped (control bytes, quotes,
+ * backslashes and non-ASCII as \xHH), cut at max_value bytes, and "-"
+ * when empty. */
+int var_eval_log(const var_expr_t *e, conn_t *c, buf_t *out, size_t max_value);
+
 #endif
