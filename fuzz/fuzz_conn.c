@@ -96,6 +96,7 @@ static void setup(void)
     listener.servers = xcalloc(1, sizeof(*listener.servers));
     listener.servers[0] = &conf->servers[0];
     listener.nservers = 1;
+    listener.transport = &transport_plain;
 }
 
 /* Run the loop until a round has nothing to do. */
