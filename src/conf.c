@@ -697,6 +697,7 @@ static int set_ssl_ciphers(parser_t *ps, conf_scope_t *s, char **a, int n)
     conf_ssl_t *t = ssl_of(ps);
     DUPLICATE_CHECK(t->ciphers, "ssl_ciphers");
     t->ciphers = a[0];
+    t->ciphers_line = ps->line;
     return 0;
 }
 
@@ -761,6 +762,7 @@ static int set_ssl_verify_client(parser_t *ps, conf_scope_t *s, char **a, int n)
     for (int i = 0; i < 4; i++)
         if (strcmp(a[0], names[i]) == 0) {
             t->verify_client = i;
+            t->verify_client_line = ps->line;
             return 0;
         }
     return perr(ps, ps->line, "invalid value \"%s\" in \"ssl_verify_client\"", a[0]);
@@ -792,8 +794,12 @@ static void merge_ssl(conf_ssl_t *c, const conf_ssl_t *p)
     }
     if (!c->protocols)
         c->protocols = p->protocols ? p->protocols : CONF_TLS1_2 | CONF_TLS1_3;
-    if (!c->ciphers)
+    if (!c->ciphers) {
         c->ciphers = p->ciphers ? p->ciphers : CONF_DEFAULT_CIPHERS;
+        c->ciphers_line = p->ciphers_line;
+    }
+    if (c->verify_client == CONF_UNSET)
+        c->verify_client_line = p->verify_client_line;
 #define INHERIT_OR(field, dflt) \
     if (c->field == CONF_UNSET)  \
         c->field = p->field != CONF_UNSET ? p->field : (dflt);

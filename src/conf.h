@@ -84,12 +84,14 @@ typedef struct {
     size_t ncerts, nkeys;
     unsigned protocols;            /* CONF_TLS1_2 | CONF_TLS1_3; 0 = unset */
     char *ciphers;                 /* OpenSSL cipher list for TLS 1.2 */
+    int ciphers_line;              /* where it was set (0: the default), for messages */
     int prefer_server_ciphers;     /* CONF_UNSET, 0, 1 */
     int session_cache;             /* CONF_UNSET, 0, 1 */
     int session_tickets;           /* CONF_UNSET, 0, 1 */
     int64_t session_timeout;       /* ms */
     conf_file_t client_certificate;
     int verify_client;             /* CONF_UNSET or CONF_VERIFY_* */
+    int verify_client_line;
     int verify_depth;
 } conf_ssl_t;
 

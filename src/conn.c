@@ -314,11 +314,6 @@ static void begin_request(conn_t *c)
     c->body_blocked = false;
     rq->start_ms = clock_ms();
     buf_take(&c->out.mem);
-    int refused = c->plain_on_tls ? HTTP_PLAIN_ON_TLS : tls_check_client(c);
-    if (refused) {  /* plain HTTP on a TLS address, or a client certificate the server refuses */
-        fail_request(c, refused);
-        return;
-    }
     http_handle(c);
     if (c->state == CONN_CLOSED)
         return;

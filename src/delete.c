@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "filecache.h"
 #include "http.h"
 #include "log.h"
 
@@ -50,6 +51,7 @@ void delete_serve(conn_t *c)
         http_error(c, err == ENOENT ? 404 : err == EBUSY || err == ETXTBSY ? 409 : err == EACCES || err == EPERM ? 403 : 500);
         return;
     }
+    filecache_changed();
     http_head_start(c, 204);
     http_head_end(c, -1);
 }

@@ -321,8 +321,17 @@ static fc_entry_t *open_entry(const char *path, size_t len, uint64_t h)
     return e;
 }
 
+static bool changed_here;
+
+void filecache_changed(void) { changed_here = true; }
+
 fc_entry_t *filecache_get(const char *path, size_t len)
 {
+    if (changed_here) {
+        changed_here = false;
+        if (notify_io.fd >= 0)
+            on_notify(&notify_io, 0);
+    }
     uint64_t h = hash_path(path, len);
     fc_entry_t *e = lookup(path, len, h);
     if (e && clock_ms() - e->validated >= FILECACHE_VALID_MS) {

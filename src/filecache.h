@@ -40,5 +40,10 @@ void filecache_init(size_t max_fds);
  * the Content-Type. */
 fc_entry_t *filecache_get(const char *path, size_t len);
 void filecache_release(fc_entry_t *e);
+/* This process changed files (PUT, DELETE, uploads): the next lookup
+ * reads inotify's events first. They are queued by the change itself,
+ * but the loop would see them only after the requests it is handling now,
+ * such as a GET pipelined behind the DELETE. */
+void filecache_changed(void);
 
 #endif

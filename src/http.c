@@ -19,6 +19,7 @@
 #include "delete.h"
 #include "filecache.h"
 #include "static.h"
+#include "tls.h"
 #include "upload.h"
 
 #define SERVER_NAME "webserv/0.1"
@@ -49,6 +50,7 @@ const char *http_reason(int status)
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -413,6 +415,13 @@ void http_handle(conn_t *c)
     listener_t *l = c->listener;
     rq->srv = h->host.len ? conf_find_server(l->servers, l->nservers, d + h->host.off, h->host.len)
                           : default_server(c);
+    /* after routing: the server Host chose decides, and a HEAD gets no body */
+    int refused = c->plain_on_tls ? HTTP_PLAIN_ON_TLS : c->tls ? tls_check_client(c, rq->srv) : 0;
+    if (refused) {
+        c->linger = true;
+        http_error(c, refused);
+        return;
+    }
     if (set_path(c, http_span_str(d, h->path)) != 0) {
         http_error(c, 400);
         return;

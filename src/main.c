@@ -73,6 +73,7 @@ int main(int argc, char **argv)
     }
     if (server_open_logs(conf) != 0 || server_listen(conf) != 0)
         return 1;
+    tls_start(conf);
     int rc = server_run(conf);
     tls_free(conf);
     conf_free(conf);

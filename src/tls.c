@@ -12,11 +12,14 @@
  * SSL_ERROR_WANT_READ/WRITE become EAGAIN. OpenSSL's error queue is
  * cleared before and drained after every call, so one connection's error
  * never shows up on another. Writes are staged into one record-sized
- * buffer; files are read into it from the page cache (this kernel may have
- * no kernel TLS), so a file never sits in memory whole. */
+ * buffer. Files go out with SSL_sendfile when the kernel does the record
+ * layer (kernel TLS, probed at start); otherwise they are read into the
+ * staging buffer from the page cache, so a file never sits in memory whole. */
 #include "tls.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,6 +44,7 @@
 #define HANDSHAKE_BYTE 0x16  /* the first byte of a TLS record carrying a handshake */
 
 static unsigned char stage[RECORD_MAX];  /* plaintext on its way into SSL_write */
+static bool ktls;  /* the kernel can take over the record layer (the "tls" ULP) */
 
 /* ---- errors ---- */
 
@@ -165,8 +169,30 @@ static cache_slot_t *slot_for(const unsigned char *id, unsigned len)
     return &cache->slots[h % CACHE_SLOTS];
 }
 
+/* The server whose context a connection is on (SNI may have switched it). */
+static const conf_server_t *server_of(const SSL *ssl) { return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)); }
+
+/* OpenSSL takes session settings from the context a connection started
+ * on (the default server's): the callbacks, on every context, apply the
+ * settings of the server it is on now. */
+static void use_server_timeout(SSL *ssl, SSL_SESSION *sess)
+{
+    SSL_SESSION_set_timeout(sess, (long)(server_of(ssl)->ssl.session_timeout / 1000));
+}
+
+static int on_ticket_made(SSL *ssl, void *arg)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    if (sess)
+        use_server_timeout(ssl, sess);
+    return 1;
+}
+
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
+    if (!cache || !server_of(ssl)->ssl.session_cache)
+        return 0;
+    use_server_timeout(ssl, sess);
     unsigned idlen;
     const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
     int len = i2d_SSL_SESSION(sess, NULL);
@@ -190,7 +216,7 @@ static SSL_SESSION *on_get_session(SSL *ssl, const unsigned char *id, int idlen,
     unsigned char der[CACHE_DER_MAX];
     unsigned len = 0;
     *copy = 0;
-    if (idlen <= 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
+    if (!cache || !server_of(ssl)->ssl.session_cache || idlen <= 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
         return NULL;
     cache_slot_t *sl = slot_for(id, (unsigned)idlen);
     cache_lock();
@@ -207,6 +233,8 @@ static SSL_SESSION *on_get_session(SSL *ssl, const unsigned char *id, int idlen,
 
 static void on_remove_session(SSL_CTX *ctx, SSL_SESSION *sess)
 {
+    if (!cache)
+        return;
     unsigned idlen;
     const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
     if (idlen == 0 || idlen > SSL_MAX_SSL_SESSION_ID_LENGTH)
@@ -241,6 +269,7 @@ static int cfg_err(char *err, size_t errlen, const conf_t *conf, int line, const
     return -1;
 }
 
+static int on_client_hello(SSL *ssl, int *alert, void *arg);
 static int on_servername(SSL *ssl, int *alert, void *arg);
 
 /* Keep the handshake going whatever the client certificate: its verdict
@@ -268,16 +297,18 @@ static SSL_CTX *make_ctx(const conf_t *conf, const conf_server_t *srv, char *err
     }
     SSL_CTX_set_min_proto_version(ctx, t->protocols & CONF_TLS1_2 ? TLS1_2_VERSION : TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(ctx, t->protocols & CONF_TLS1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+    /* IGNORE_UNEXPECTED_EOF: most clients close without close_notify; HTTP
+     * framing, not the TLS alert, tells a cut message from a finished one */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
                                  (t->prefer_server_ciphers ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0) |
                                  (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
     /* idle connections keep no record buffers; a write may be retried from
      * a buffer that moved (the output queue compacts) */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    const conf_file_t *at = t->ncerts ? &t->certs[0] : NULL;
     if (SSL_CTX_set_cipher_list(ctx, t->ciphers) != 1) {
-        snprintf(err, errlen, "%s:%d: no usable cipher in \"%s\"", conf->path, at ? at->line : srv->line, t->ciphers);
+        snprintf(err, errlen, "%s:%d: no usable cipher in \"%s\"", conf->path,
+                 t->ciphers_line ? t->ciphers_line : srv->line, t->ciphers);
         ERR_clear_error();
         goto fail;
     }
@@ -296,21 +327,24 @@ static SSL_CTX *make_ctx(const conf_t *conf, const conf_server_t *srv, char *err
             goto fail;
         }
     }
-    if (t->session_cache) {
-        if (shared_cache(err, errlen, conf, srv->line) != 0)
-            goto fail;
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
-        SSL_CTX_sess_set_new_cb(ctx, on_new_session);
-        SSL_CTX_sess_set_get_cb(ctx, on_get_session);
-        SSL_CTX_sess_set_remove_cb(ctx, on_remove_session);
-        /* a session resumes only on the server that made it */
-        char sid_ctx[32];
-        int n = snprintf(sid_ctx, sizeof(sid_ctx), "webserv:%zu", (size_t)(srv - conf->servers));
-        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid_ctx, (unsigned)n);
-    } else {
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    }
+    /* Sessions: the same callbacks on every context (OpenSSL calls those of
+     * the context a connection started on), each applying the settings of
+     * the server the connection is on */
+    if (t->session_cache && shared_cache(err, errlen, conf, srv->line) != 0)
+        goto fail;
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    SSL_CTX_sess_set_get_cb(ctx, on_get_session);
+    SSL_CTX_sess_set_remove_cb(ctx, on_remove_session);
+    SSL_CTX_set_session_ticket_cb(ctx, on_ticket_made, NULL, NULL);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    /* a session resumes only on the server that made it */
+    char sid_ctx[32];
+    int n = snprintf(sid_ctx, sizeof(sid_ctx), "webserv:%zu", (size_t)(srv - conf->servers));
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid_ctx, (unsigned)n);
     SSL_CTX_set_timeout(ctx, (long)(t->session_timeout / 1000));
+    if (!t->session_cache && !t->session_tickets)
+        SSL_CTX_set_num_tickets(ctx, 0);  /* TLS 1.3 tickets no one could use */
     if (t->verify_client != CONF_VERIFY_OFF) {
         /* ask for a certificate, never fail the handshake over it: the
          * request is answered 400 when the policy says so (as nginx) */
@@ -327,19 +361,17 @@ static SSL_CTX *make_ctx(const conf_t *conf, const conf_server_t *srv, char *err
             SSL_CTX_set_client_CA_list(ctx, names);
         } else if (t->verify_client != CONF_VERIFY_OPTIONAL_NO_CA) {
             snprintf(err, errlen, "%s:%d: no \"ssl_client_certificate\" for \"ssl_verify_client\"", conf->path,
-                     srv->line);
+                     t->verify_client_line ? t->verify_client_line : srv->line);
             goto fail;
         }
     }
     SSL_CTX_set_app_data(ctx, (void *)srv);
-    if (t->session_tickets) {
-        if (!ticket_secret_made && RAND_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
-            cfg_err(err, errlen, conf, srv->line, "random bytes for ticket keys", NULL);
-            goto fail;
-        }
-        ticket_secret_made = true;
-        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    if (!ticket_secret_made && RAND_bytes(ticket_secret, sizeof(ticket_secret)) != 1) {
+        cfg_err(err, errlen, conf, srv->line, "random bytes for ticket keys", NULL);
+        goto fail;
     }
+    ticket_secret_made = true;
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
     return ctx;
@@ -394,31 +426,108 @@ void tls_free(conf_t *conf)
     }
 }
 
+/* ---- kernel TLS ----
+ * Probed on a loopback connection: the "tls" module may load on first use,
+ * so /proc/sys/net/ipv4/tcp_available_ulp alone would not tell. */
+static bool ktls_probe(char *why, size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t salen = sizeof(sa);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = false;
+    if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &salen) != 0 || connect(cfd, (struct sockaddr *)&sa, salen) != 0)
+        snprintf(why, len, "the loopback probe failed: %s", strerror(errno));
+    else if (setsockopt(cfd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) != 0)
+        snprintf(why, len, "setsockopt TCP_ULP \"tls\": %s", strerror(errno));
+    else
+        ok = true;
+    if (lfd >= 0)
+        close(lfd);
+    if (cfd >= 0)
+        close(cfd);
+    return ok;
+}
+
+void tls_start(conf_t *conf)
+{
+    bool any = false;
+    for (size_t i = 0; i < conf->nservers; i++)
+        any |= conf->servers[i].tls_ctx != NULL;
+    if (!any)
+        return;
+    char why[160];
+    ktls = ktls_probe(why, sizeof(why));
+    if (!ktls) {
+        log_msg(LOG_INFO, "kernel TLS: off (%s); files over TLS are copied through a %d-byte buffer", why,
+                RECORD_MAX);
+        return;
+    }
+    for (size_t i = 0; i < conf->nservers; i++)
+        if (conf->servers[i].tls_ctx)
+            SSL_CTX_set_options(conf->servers[i].tls_ctx, SSL_OP_ENABLE_KTLS);
+    log_msg(LOG_INFO, "kernel TLS: on; files over TLS go out with SSL_sendfile when the cipher allows");
+}
+
 const char *tls_built_version(void) { return OPENSSL_VERSION_TEXT; }
 const char *tls_running_version(void) { return OpenSSL_version(OPENSSL_VERSION); }
 
 /* ---- SNI ---- */
 
-static int on_servername(SSL *ssl, int *alert, void *arg)
+/* The host name of a ClientHello's server_name extension (RFC 6066
+ * section 3), or 0 when it has none. */
+static size_t hello_server_name(SSL *ssl, const char **name)
+{
+    const unsigned char *p;
+    size_t len;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) || len < 5)
+        return 0;
+    size_t list = (size_t)p[0] << 8 | p[1], n = (size_t)p[3] << 8 | p[4];
+    if (list != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name || n == 0 || n > len - 5)
+        return 0;
+    *name = (const char *)p + 5;
+    return n;
+}
+
+/* Move the connection to the context of the server SNI names, before
+ * OpenSSL looks its session up or picks a version, a cipher or a
+ * certificate (the servername callback comes after the session lookup, so
+ * a session of one server would resume on another). SSL_set_SSL_CTX moves
+ * the certificates and the session id context only: the rest of the
+ * server's settings are copied here. */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     conn_t *c = SSL_get_app_data(ssl);
-    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!c || !name)
-        return SSL_TLSEXT_ERR_OK;  /* no SNI: the default server's certificate */
+    const char *name;
+    size_t len = hello_server_name(ssl, &name);
+    if (!c || !len)
+        return SSL_CLIENT_HELLO_SUCCESS;  /* no SNI: the default server */
     const listener_t *l = c->listener;
-    const conf_server_t *srv = conf_find_server(l->servers, l->nservers, name, strlen(name));
-    if (srv && srv->tls_ctx && srv->tls_ctx != SSL_get_SSL_CTX(ssl)) {
-        SSL_CTX *ctx = srv->tls_ctx;
-        SSL_set_SSL_CTX(ssl, ctx);
-        /* SSL_set_SSL_CTX changes the certificate only: the client
-         * certificate policy is the new server's too */
-        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
-        SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
-        STACK_OF(X509_NAME) *names = SSL_CTX_get_client_CA_list(ctx);
-        SSL_set_client_CA_list(ssl, names ? SSL_dup_CA_list(names) : NULL);
+    const conf_server_t *srv = conf_find_server(l->servers, l->nservers, name, len);
+    SSL_CTX *ctx = srv ? srv->tls_ctx : NULL;
+    if (!ctx || ctx == SSL_get_SSL_CTX(ssl))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    SSL_set_SSL_CTX(ssl, ctx);
+    SSL_clear_options(ssl, SSL_get_options(ssl));
+    SSL_set_options(ssl, SSL_CTX_get_options(ctx));
+    SSL_set_min_proto_version(ssl, SSL_CTX_get_min_proto_version(ctx));
+    SSL_set_max_proto_version(ssl, SSL_CTX_get_max_proto_version(ctx));
+    SSL_set_num_tickets(ssl, SSL_CTX_get_num_tickets(ctx));
+    if (SSL_set_cipher_list(ssl, srv->ssl.ciphers) != 1) {
+        ERR_clear_error();
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
     }
-    return SSL_TLSEXT_ERR_OK;
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+    STACK_OF(X509_NAME) *names = SSL_CTX_get_client_CA_list(ctx);
+    SSL_set_client_CA_list(ssl, names ? SSL_dup_CA_list(names) : NULL);
+    return SSL_CLIENT_HELLO_SUCCESS;
 }
+
+/* Acknowledge the name (the switch was made in on_client_hello). */
+static int on_servername(SSL *ssl, int *alert, void *arg) { return SSL_TLSEXT_ERR_OK; }
 
 /* ---- transport ---- */
 
@@ -440,7 +549,7 @@ static ssize_t failed(conn_t *c, int rc, bool reading)
             c->tls_read_wants_write = true;  /* retry the read when the socket takes bytes */
         errno = EAGAIN;
         return -1;
-    case SSL_ERROR_ZERO_RETURN:  /* close_notify */
+    case SSL_ERROR_ZERO_RETURN:  /* close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
         ERR_clear_error();
         return 0;
     case SSL_ERROR_SYSCALL:
@@ -558,10 +667,20 @@ static ssize_t tls_writev(conn_t *c, const struct iovec *iov, int iovcnt, bool m
     return total;
 }
 
-/* Files: read into the staging buffer and written, record by record,
- * until `n` bytes are sent or the socket is full. */
+/* Files: with kernel TLS on the connection (the cipher must suit the
+ * kernel), SSL_sendfile; else read into the staging buffer and written,
+ * record by record, until `n` bytes are sent or the socket is full. */
 static ssize_t tls_sendfile(conn_t *c, int fd, off_t *off, size_t n)
 {
+    if (ktls && BIO_get_ktls_send(SSL_get_wbio(ssl_of(c)))) {
+        ERR_clear_error();
+        errno = 0;
+        ossl_ssize_t w = SSL_sendfile(ssl_of(c), fd, *off, n, 0);
+        if (w <= 0)
+            return failed(c, (int)w, false);
+        *off += w;
+        return w;
+    }
     ssize_t total = 0;
     while ((size_t)total < n) {
         size_t want = n - (size_t)total > RECORD_MAX ? RECORD_MAX : n - (size_t)total;
@@ -626,12 +745,16 @@ static const conf_server_t *handshake_server(const conn_t *c)
     return SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl_of(c)));
 }
 
-int tls_check_client(const conn_t *c)
+int tls_check_client(const conn_t *c, const conf_server_t *srv)
 {
     if (!c->tls)
         return 0;
-    const conf_server_t *srv = handshake_server(c);
-    int policy = srv ? srv->ssl.verify_client : CONF_VERIFY_OFF;
+    const conf_server_t *hs = handshake_server(c);
+    if (srv != hs && (srv->ssl.verify_client != CONF_VERIFY_OFF || hs->ssl.verify_client != CONF_VERIFY_OFF)) {
+        log_msg(LOG_INFO, "client %s: Host names a server other than the one the TLS handshake chose", c->peer);
+        return 421;
+    }
+    int policy = srv->ssl.verify_client;
     if (policy == CONF_VERIFY_OFF || policy == CONF_VERIFY_OPTIONAL_NO_CA)
         return 0;
     X509 *peer = SSL_get1_peer_certificate(ssl_of(c));

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "filecache.h"
 #include "http.h"
 #include "log.h"
 #include "multipart.h"
@@ -183,6 +184,7 @@ static int commit(upload_t *up)
             int rc = renameat2(up->dirfd, f->tmp, up->dirfd, f->name, generate ? RENAME_NOREPLACE : 0);
             if (rc == 0) {
                 f->committed = true;
+                filecache_changed();
                 break;
             }
             if (!generate || errno != EEXIST) {

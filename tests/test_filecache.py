@@ -13,8 +13,12 @@ server {
     listen 127.0.0.1:@PORT@;
     root @ROOT@;
     location /d/ { autoindex on; }
+    location /up/ {
+        allow_methods GET HEAD PUT DELETE;
+        upload_store @ROOT@/up;
+    }
 }
-""")
+""", setup=lambda s: (s.root / "up").mkdir())
 
 
 @pytest.mark.parametrize("size", [10, 200 * 1024])
@@ -70,3 +74,24 @@ def test_folder_replaced_by_file(srv):
     d.write_bytes(b"a file now")
     assert rawhttp.get(srv.port, "/shape").body == b"a file now"
     assert rawhttp.get(srv.port, "/shape/x.txt").status == 404
+
+
+@pytest.mark.parametrize("size", [10, 200 * 1024])
+def test_own_changes_seen_by_a_pipelined_request(srv, size):
+    """The server's own PUT and DELETE, each with a GET pipelined behind it
+    in the same packet: the GET sees the change (the cache must not wait
+    for inotify's event in the next loop round)."""
+    old, new = os.urandom(size), os.urandom(size)
+    name = "/up/pipelined-%d.bin" % size
+    with rawhttp.Conn(srv.port) as c:
+        c.send(rawhttp.build("PUT", name, [("Content-Length", str(size))], old))
+        assert c.read_response().status == 201
+        c.send(rawhttp.build("GET", name))
+        assert c.read_response().body == old  # now in the cache
+        c.send(rawhttp.build("PUT", name, [("Content-Length", str(size))], new) + rawhttp.build("GET", name))
+        put, get = c.read_responses(2)
+        assert put.status == 204 and get.status == 200
+        assert get.body == new
+        c.send(rawhttp.build("DELETE", name) + rawhttp.build("GET", name))
+        delete, get = c.read_responses(2)
+        assert delete.status == 204 and get.status == 404, (delete, get)
