@@ -9,8 +9,11 @@ under callgrind: N1 then N2 keep-alive requests on one connection, and M1
 then M2 requests each on its own connection ("Connection: close"). The
 difference between the two totals, divided by the difference in requests,
 is the cost of one request without the start-up.
+
+The keep-alive load runs over TLS too (TLS 1.3, ECDSA P-256, a throwaway
+certificate): the count then includes OpenSSL's record layer and cipher.
 """
-import os, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, time
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "./webserv")
 REQ = b"GET /small.html HTTP/1.1\r\nHost: bench\r\nUser-Agent: callgrind\r\n\r\n"
@@ -38,11 +41,20 @@ def read_response(sock, buf):
     return rest[n:]
 
 
-def run(tmp, keepalive, close):
+def make_cert(tmp):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", os.path.join(tmp, "cert.key"), "-out", os.path.join(tmp, "cert.pem"),
+                    "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+
+
+def run(tmp, keepalive, close, tls=False):
     port = free_port()
     conf = os.path.join(tmp, "cg.conf")
+    tls_lines = "listen 127.0.0.1:%d ssl; ssl_certificate %s/cert.pem; ssl_certificate_key %s/cert.key;" % (
+        port, tmp, tmp)
     with open(conf, "w") as f:
-        f.write("error_log %s/error.log;\nserver { listen 127.0.0.1:%d; root %s; }\n" % (tmp, port, tmp))
+        f.write("error_log %s/error.log;\nserver { %s root %s; }\n" % (
+            tmp, tls_lines if tls else "listen 127.0.0.1:%d;" % port, tmp))
     out = os.path.join(tmp, "callgrind.out")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, BIN, conf],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -57,6 +69,12 @@ def run(tmp, keepalive, close):
                     raise
                 time.sleep(0.1)
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            s = ctx.wrap_socket(s, server_hostname="localhost")
         buf = b""
         for _ in range(keepalive):
             s.sendall(REQ)
@@ -88,6 +106,10 @@ def main():
         cl = run(tmp, 100, 1000)
         print("keep-alive: %d instructions per request" % ((ka - base) // 2000))
         print("close:      %d instructions per request (connection included)" % ((cl - base) // 1000))
+        make_cert(tmp)
+        tls_base = run(tmp, 100, 0, tls=True)
+        tls_ka = run(tmp, 2100, 0, tls=True)
+        print("tls keep-alive: %d instructions per request (TLS 1.3, OpenSSL included)" % ((tls_ka - tls_base) // 2000))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
