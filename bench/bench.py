@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""webserv against nginx, side by side, on 127.0.0.1 (issue 4, "Benchmark").
+"""webserv against nginx (and h2o), side by side, on 127.0.0.1 (issue 4, "Benchmark";
+TLS workloads: issue 9).
 
 Run from anywhere: `make bench`, or `/usr/bin/python3 bench/bench.py [options]`.
 Python 3 standard library only.  See bench/README.md for what is measured.
 
-For every workload, the two servers are run alternately (webserv, nginx,
-webserv, nginx, ...): each run starts a fresh server, warms it up, samples
-its workers' CPU time, drives it with wrk, samples again, reads its workers'
-memory, and stops it.  The table reports medians over the rounds; the ratio
-column is the median of the per-round ratios webserv/nginx.
+For every workload, the servers are run alternately (webserv, nginx[, h2o],
+webserv, nginx[, h2o], ...): each run starts a fresh server, warms it up,
+samples its workers' CPU time, drives it with wrk, samples again, reads its
+workers' memory, and stops it.  The table reports medians over the rounds;
+the ratio columns are the medians of the per-round ratios webserv/nginx and
+webserv/h2o.  h2o (Debian's 2.2.5) is optional: it takes part in the
+workloads marked "h2o" when its binary is there (or can be installed).
 """
 
 import argparse
@@ -24,6 +27,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -66,19 +70,29 @@ assert len(SMALL_HTML) == 612, len(SMALL_HTML)
 MEDIUM_SIZE = 100 * 1024
 LARGE_SIZE = 10 * 1024 * 1024
 
-# name, URI path, wrk connections, wrk threads, extra options
+# name, URI path, wrk connections, wrk threads, extra options:
+#   close: wrk sends "Connection: close"; idle: N idle connections held during the load;
+#   workers: worker processes (threads for h2o); tls: https:// with the bench's certificate;
+#   resume: TLS session cache and tickets on (default) or off; h2o: h2o takes part too.
 WORKLOADS = [
-    ("small-keepalive", "/small.html", 50, 1, {}),
+    ("small-keepalive", "/small.html", 50, 1, {"h2o": True}),
     ("small-close", "/small.html", 50, 1, {"close": True}),
     ("medium-keepalive", "/medium.bin", 50, 1, {}),
     ("large", "/large.bin", 8, 1, {}),
     ("c1k", "/small.html", 1000, 2, {}),
     ("idle10k", "/small.html", 50, 1, {"idle": 10000}),
     ("workers", "/small.html", 50, 1, {"workers": 2}),
+    ("tls-small-keepalive", "/small.html", 50, 1, {"tls": True, "h2o": True}),
+    ("tls-handshake", "/small.html", 50, 1, {"tls": True, "close": True, "h2o": True}),
+    ("tls-handshake-full", "/small.html", 50, 1, {"tls": True, "close": True, "resume": False, "h2o": True}),
+    ("tls-large", "/large.bin", 8, 1, {"tls": True, "h2o": True}),
 ]
 WORKLOAD_NAMES = [w[0] for w in WORKLOADS]
+GROUPS = {"tls": [w[0] for w in WORKLOADS if w[4].get("tls")],
+          "plain": [w[0] for w in WORKLOADS if not w[4].get("tls")]}
 
-SERVERS = ("webserv", "nginx")
+SERVERS = ("webserv", "nginx", "h2o")
+OTHERS = ("nginx", "h2o")      # the ratio columns: webserv / each of these
 NGINX_RLIMIT_NOFILE = 40000  # lowered to our hard limit in main() when that cannot be exceeded
 
 # metric key -> (label, format, lower is better)
@@ -118,7 +132,7 @@ def log(msg):
 # ---------------------------------------------------------------- /proc
 
 def proc_stat(pid):
-    """(comm, ppid, utime+stime ticks) of a process, or None if gone."""
+    """(comm, ppid, utime+stime ticks, state) of a process, or None if gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             s = f.read()
@@ -126,7 +140,7 @@ def proc_stat(pid):
         return None
     comm = s[s.index("(") + 1:s.rindex(")")]
     rest = s[s.rindex(")") + 2:].split()
-    return comm, int(rest[1]), int(rest[11]) + int(rest[12])
+    return comm, int(rest[1]), int(rest[11]) + int(rest[12]), rest[0]
 
 
 def proc_children(pid):
@@ -178,7 +192,7 @@ def start_child(cmd, **kw):
 def kill_pid(pid, expect_comm=None, wait=5.0):
     """SIGTERM, then SIGKILL after `wait` seconds, for a process that is not our child."""
     st = proc_stat(pid)
-    if st is None or (expect_comm and st[0] != expect_comm):
+    if st is None or st[3] == "Z" or (expect_comm and st[0] != expect_comm):
         return
     try:
         os.kill(pid, signal.SIGTERM)
@@ -187,7 +201,7 @@ def kill_pid(pid, expect_comm=None, wait=5.0):
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         st = proc_stat(pid)
-        if st is None or (expect_comm and st[0] != expect_comm):
+        if st is None or st[3] == "Z" or (expect_comm and st[0] != expect_comm):
             return
         time.sleep(0.05)
     try:
@@ -264,8 +278,10 @@ def ensure_tools(args):
     return nginx, wrk
 
 
-def install(pkgs):
-    """apt-get install, without letting the package start a system nginx on port 80."""
+def install(pkgs, optional=False):
+    """apt-get install, without letting the package start a system nginx (or h2o) on port 80.
+
+    optional: a failure returns False instead of exiting."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     policy = "/usr/sbin/policy-rc.d"
     made_policy = False
@@ -281,10 +297,53 @@ def install(pkgs):
             subprocess.run(["apt-get", "update"], env=env, check=False)
             if subprocess.run(cmd, env=env).returncode != 0:
                 log("bench: apt-get install failed")
+                if optional:
+                    return False
                 sys.exit(1)
     finally:
         if made_policy:
             os.unlink(policy)
+    return True
+
+
+def ensure_h2o(args):
+    """(h2o binary or None, why not). h2o is optional: nothing here exits."""
+    if args.no_h2o:
+        return None, "not run (--no-h2o)"
+    if not any(w[4].get("h2o") for w in args.workloads):
+        return None, "no selected workload runs h2o"
+    if args.h2o:
+        if not os.access(args.h2o, os.X_OK):
+            return None, f"--h2o {args.h2o}: not an executable"
+        return args.h2o, None
+    h2o = find_binary("h2o", ("/usr/bin", "/usr/local/bin", "/usr/sbin"))
+    if h2o:
+        return h2o, None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        log("bench: h2o not found (optional; as root: apt-get install -y h2o); running without it")
+        return None, "not installed (apt-get install -y h2o)"
+    if not install(["h2o"], optional=True):
+        return None, "not installed (apt-get install h2o failed)"
+    h2o = find_binary("h2o", ("/usr/bin", "/usr/local/bin", "/usr/sbin"))
+    return (h2o, None) if h2o else (None, "not installed (the package gave no h2o binary)")
+
+
+def make_cert(tmp):
+    """A throw-away self-signed ECDSA P-256 certificate for localhost, used by every server."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    openssl = find_binary("openssl", ("/usr/bin", "/usr/local/bin"))
+    if not openssl:
+        raise BenchError("openssl (the command) is needed for the TLS workloads: apt-get install -y openssl")
+    cmd = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+           "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+           "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise BenchError(f"cannot make the certificate: {shlex.join(cmd)}\n{p.stderr}")
+    os.chmod(key, 0o600)
+    return {"cert": cert, "key": key}
 
 
 def can_raise_nofile(n):
@@ -346,34 +405,55 @@ def free_port():
 # ---------------------------------------------------------------- servers
 
 class Server:
-    def __init__(self, kind, binary, tmp, docroot, workers, nginx_reuseport=False):
+    def __init__(self, kind, binary, tmp, docroot, workers, nginx_reuseport=False, tls=None):
+        """tls: None for plain HTTP, else {"cert": PEM, "key": PEM, "resume": bool}."""
         self.kind = kind
         self.binary = binary
         self.tmp = tmp
         self.docroot = docroot
         self.nworkers = workers
         self.nginx_reuseport = nginx_reuseport
+        self.tls = tls
         self.proc = None
         self.port = None
         self.workers = []
+        self.helpers = {}      # h2o: pid -> comm of its helper processes (crash handler), not measured
         self.dir = os.path.join(tmp, kind)
         os.makedirs(self.dir, exist_ok=True)
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def tls_lines(self, indent):
+        """webserv and nginx: the same TLS directives (webserv accepts nginx's session cache syntax)."""
+        t = self.tls
+        if not t:
+            return ""
+        on = t.get("resume", True)
+        lines = [f"ssl_certificate {t['cert']};",
+                 f"ssl_certificate_key {t['key']};",
+                 "ssl_protocols TLSv1.2 TLSv1.3;",
+                 f"ssl_session_cache {'shared:SSL:10m' if on else 'off'};",
+                 f"ssl_session_tickets {'on' if on else 'off'};",
+                 "ssl_session_timeout 1h;"]
+        return "".join(indent + x + "\n" for x in lines)
 
     def config(self):
         d = self.dir
+        ssl_flag = " ssl" if self.tls else ""
         if self.kind == "webserv":
             return (f"worker_processes {self.nworkers};\n"
                     f"error_log {d}/error.log;\n"
                     "server {\n"
-                    f"    listen 127.0.0.1:{self.port};\n"
+                    f"    listen 127.0.0.1:{self.port}{ssl_flag};\n"
+                    + self.tls_lines("    ") +
                     f"    root {self.docroot};\n"
                     "    index index.html;\n"
                     "    keepalive_timeout 65s;\n"
                     "}\n")
+        if self.kind == "h2o":
+            return self.h2o_config()
         user = "user root root;\n" if os.geteuid() == 0 else ""
         rp = " reuseport" if self.nginx_reuseport else ""
         return (f"{user}"
@@ -404,11 +484,50 @@ class Server:
                 f"    uwsgi_temp_path {d}/uwsgi;\n"
                 f"    scgi_temp_path {d}/scgi;\n"
                 "    server {\n"
-                f"        listen 127.0.0.1:{self.port}{rp};\n"
+                f"        listen 127.0.0.1:{self.port}{rp}{ssl_flag};\n"
+                + self.tls_lines("        ") +
                 f"        root {self.docroot};\n"
                 "        index index.html;\n"
                 "    }\n"
                 "}\n")
+
+    def h2o_config(self):
+        """h2o 2.2 (YAML). One worker thread per nginx worker process; no access log; the key
+        in the serving process (neverbleed off, as in nginx and webserv); no OCSP fetcher."""
+        d = self.dir
+        lines = []
+        if os.geteuid() == 0:
+            lines.append("user: root")  # else h2o switches to nobody; nginx and webserv run as root here
+        lines += [f"num-threads: {self.nworkers}",
+                  "max-connections: 20000",
+                  f"error-log: {d}/error.log",
+                  "http1-request-timeout: 65",   # idle keep-alive time, as keepalive_timeout 65s
+                  "listen:",
+                  "  host: 127.0.0.1",
+                  f"  port: {self.port}"]
+        if self.tls:
+            t = self.tls
+            lines += ["  ssl:",
+                      f"    certificate-file: {t['cert']}",
+                      f"    key-file: {t['key']}",
+                      "    minimum-version: TLSv1.2",
+                      "    ocsp-update-interval: 0",
+                      "    neverbleed: OFF",
+                      "ssl-session-resumption:"]
+            if t.get("resume", True):
+                lines += ["  mode: all",          # session cache and tickets
+                          "  cache-store: internal",
+                          "  ticket-store: internal",
+                          "  lifetime: 3600"]
+            else:
+                lines += ["  mode: off"]
+        lines += ["hosts:",
+                  "  default:",
+                  "    paths:",
+                  "      /:",
+                  f"        file.dir: {self.docroot}",
+                  "        file.index: ['index.html']"]
+        return "\n".join(lines) + "\n"
 
     def start(self):
         self.port = free_port()
@@ -418,12 +537,14 @@ class Server:
         out = open(os.path.join(self.dir, "stdout-stderr.log"), "ab")
         if self.kind == "webserv":
             cmd = [self.binary, conf]
+        elif self.kind == "h2o":
+            cmd = [self.binary, "-c", conf]
         else:
             cmd = [self.binary, "-p", self.dir + "/", "-e", os.path.join(self.dir, "error.log"), "-c", conf]
         self.proc = start_child(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=self.dir)
         out.close()
         # Ready: the port accepts, and the workers exist.
-        want_children = self.nworkers if (self.kind == "nginx" or self.nworkers > 1) else 0
+        want_children = self.nworkers if (self.kind == "nginx" or (self.kind == "webserv" and self.nworkers > 1)) else 0
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
@@ -443,6 +564,15 @@ class Server:
                     grandchildren[k] = st[0]
         else:
             self.workers = [self.proc.pid]
+        if self.kind == "h2o":  # one process, all threads measured; its crash handler (perl) is not
+            self.note_helpers()
+
+    def note_helpers(self):
+        for k in proc_children(self.proc.pid):
+            st = proc_stat(k)
+            if st and k not in self.helpers:
+                self.helpers[k] = st[0]
+                grandchildren[k] = st[0]
 
     def tail_logs(self):
         text = ""
@@ -487,39 +617,73 @@ class Server:
     def stop(self):
         if self.proc is None:
             return
-        workers = [w for w in self.workers if w != self.proc.pid]
+        if self.kind == "h2o" and self.proc.poll() is None:
+            self.note_helpers()
+        workers = [w for w in self.workers if w != self.proc.pid] + list(self.helpers)
         stop_child(self.proc)
         for w in workers:  # a master that was SIGKILLed leaves its workers behind
             kill_pid(w, grandchildren.get(w), wait=2.0)
             grandchildren.pop(w, None)
         self.proc = None
         self.workers = []
+        self.helpers = {}
 
 
 # ---------------------------------------------------------------- HTTP checks
 
-def http_get(port, path):
-    """One keep-alive HTTP/1.1 GET, read to its Content-Length: (status, head text, body bytes)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+def tls_client_context(cert):
+    """Python's client, trusting only the bench's certificate (so each server must present it)."""
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+def http_get(port, path, tls_ctx=None, session=None, info=None):
+    """One keep-alive HTTP/1.1 GET, read to its Content-Length: (status, head text, body bytes).
+
+    Over TLS (tls_ctx), offers `session` for resumption; `info` (a dict) gets the negotiated
+    version, cipher, whether the session was reused, and the session to resume next time."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        s = tls_ctx.wrap_socket(raw, server_hostname="localhost", session=session) if tls_ctx else raw
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
         data = b""
         while not IdleConnections._complete(data):
             chunk = s.recv(1 << 20)
             if not chunk:
                 break
             data += chunk
+        if tls_ctx and info is not None:
+            info.update(version=s.version(), cipher=s.cipher()[0], reused=s.session_reused, session=s.session)
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
     return status, head.decode("latin-1"), body
 
 
-def check_server(server, files):
+def check_server(server, files, tls_ctx=None):
+    """Every file byte for byte (over TLS when the server speaks it); the response head of
+    /small.html; over TLS also the negotiated parameters and whether a session resumes."""
     for name in ("small.html", "medium.bin", "large.bin"):
-        status, head, body = http_get(server.port, "/" + name)
+        status, head, body = http_get(server.port, "/" + name, tls_ctx)
         if status != 200 or body != files[name]:
-            raise BenchError(f"{server.kind}: GET /{name} -> {status}, {len(body)} bytes "
+            raise BenchError(f"{server.kind}: GET {server.url}/{name} -> {status}, {len(body)} bytes "
                              f"(want 200, {len(files[name])} bytes)")
-    return http_get(server.port, "/small.html")[1]
+    if not tls_ctx:
+        return http_get(server.port, "/small.html")[1], None
+    first, second = {}, {}
+    head = http_get(server.port, "/small.html", tls_ctx, info=first)[1]
+    http_get(server.port, "/small.html", tls_ctx, session=first["session"], info=second)
+    want = server.tls.get("resume", True)
+    if second["reused"] != want:
+        log(f"  {server.kind}: a TLS session offered again was {'' if second['reused'] else 'not '}resumed "
+            f"(sessions configured {'on' if want else 'off'})")
+    # A client's session id is the hash of its ticket (OpenSSL): a new id after a resumption
+    # means the server sent a new ticket.  Clients that use a TLS 1.3 ticket only once (wrk, as
+    # any OpenSSL client with a client session cache; browsers) need that to resume again.
+    renewed = bool(second["reused"] and second["session"] is not None
+                   and second["session"].id != first["session"].id)
+    return head, {"version": first["version"], "cipher": first["cipher"], "resumed": second["reused"],
+                  "renewed": renewed}
 
 
 # ---------------------------------------------------------------- wrk
@@ -696,17 +860,22 @@ class IdleConnections:
 
 # ---------------------------------------------------------------- runs
 
-def one_run(args, wl, kind, binaries, tmp, docroot, files, info):
+def one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert=None):
     name, path, conns, threads, opts = wl
-    srv = Server(kind, binaries[kind], tmp, docroot, opts.get("workers", 1), args.nginx_reuseport)
+    tls = None
+    if opts.get("tls"):
+        tls = dict(cert, resume=opts.get("resume", True))
+    srv = Server(kind, binaries[kind], tmp, docroot, opts.get("workers", 1), args.nginx_reuseport, tls)
     idle = None
     try:
         srv.start()
-        head = check_server(srv, files)
+        head, tls_seen = check_server(srv, files, tls_client_context(cert["cert"]) if tls else None)
         info.setdefault("headers", {})[kind] = head
+        if tls_seen:
+            info.setdefault("tls", {}).setdefault(name, {})[kind] = tls_seen
         url = srv.url + path
-        if args.warmup > 0:
-            run_wrk(binaries["wrk"], url, min(conns, 50), 1, args.warmup)
+        if args.warmup > 0:  # TLS handshake loads warm up as they run (session caches filled)
+            run_wrk(binaries["wrk"], url, min(conns, 50), 1, args.warmup, close=bool(tls and opts.get("close")))
         res = {}
         if opts.get("idle"):
             time.sleep(0.3)
@@ -756,7 +925,9 @@ def median(xs):
 
 
 def summarize(results, workloads):
-    """rows of (workload, metric key, webserv median, nginx median, median of per-round ratios)."""
+    """rows of (workload, metric key, {server: median}, {other server: median of per-round
+    ratios webserv/other}).  A server that did not run has no median; a workload where h2o was
+    meant to run but did not gets "n/a" in the h2o columns (the notes say why)."""
     rows = []
     for wl in workloads:
         name = wl[0]
@@ -764,34 +935,53 @@ def summarize(results, workloads):
         if not r:
             continue
         for key in ROWS.get(name, ROWS["default"]):
-            a = [run.get(key) for run in r["webserv"]]
-            b = [run.get(key) for run in r["nginx"]]
-            ma, mb = median(a), median(b)
-            if ma is None and mb is None:
+            vals = {kind: [run.get(key) for run in runs] for kind, runs in r.items()}
+            meds = {kind: median(v) for kind, v in vals.items()}
+            if all(m is None for m in meds.values()):
                 continue
-            ratios = [x / y for x, y in zip(a, b) if x is not None and y] if key not in NO_RATIO else []
-            rows.append((name, key, ma, mb, median(ratios)))
+            ratios = {}
+            for other in OTHERS:
+                if other in vals and key not in NO_RATIO:
+                    ratios[other] = median([x / y for x, y in zip(vals["webserv"], vals[other])
+                                            if x is not None and y])
+            if wl[4].get("h2o") and not r.get("h2o"):
+                meds["h2o"] = ratios["h2o"] = "n/a"
+            rows.append((name, key, meds, ratios))
     return rows
 
 
 def fmt(key, v):
+    if isinstance(v, str):
+        return v
     return "-" if v is None else METRICS[key][1].format(v)
 
 
+def fmt_ratio(v):
+    if isinstance(v, str):
+        return v
+    return "-" if v is None else f"{v:.2f}"
+
+
 def table_lines(rows, markdown):
-    head = ["workload", "metric", "webserv", "nginx", "ratio"]
+    with_h2o = any("h2o" in meds for _, _, meds, _ in rows)
+    head = ["workload", "metric", "webserv", "nginx", "ratio"] + (["h2o", "ratio w/h2o"] if with_h2o else [])
     body = []
-    for name, key, a, b, ratio in rows:
+    for name, key, meds, ratios in rows:
         label, _, lower = METRICS[key]
         if key not in NO_RATIO:
             label += " (lower=better)" if lower else ""
-        body.append([name, label, fmt(key, a), fmt(key, b), "-" if ratio is None else f"{ratio:.2f}"])
+        row = [name, label, fmt(key, meds.get("webserv")), fmt(key, meds.get("nginx")),
+               fmt_ratio(ratios.get("nginx"))]
+        if with_h2o:
+            row += [fmt(key, meds.get("h2o")), fmt_ratio(ratios.get("h2o"))]
+        body.append(row)
+    ncol = len(head)
     if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---:|---:|"]
+        lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (ncol - 2)]
         lines += ["| " + " | ".join(r) + " |" for r in body]
         return lines
-    widths = [max(len(r[i]) for r in [head] + body) for i in range(5)]
-    align = ["<", "<", ">", ">", ">"]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(ncol)]
+    align = ["<", "<"] + [">"] * (ncol - 2)
     line = lambda r: "  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths))
     out = [line(head), "  ".join("-" * w for w in widths)]
     prev = None
@@ -820,6 +1010,8 @@ def machine_info(binaries):
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "?"
     commit = first_line(["git", "-C", REPO, "describe", "--always", "--dirty", "--abbrev=12"])
+    if os.path.realpath(binaries["webserv"]) != os.path.realpath(os.path.join(REPO, "webserv")):
+        commit = f"{binaries['webserv']} (not this tree's ./webserv; the tree is {commit})"
     mem = "?"
     try:
         with open("/proc/meminfo") as f:
@@ -837,24 +1029,42 @@ def machine_info(binaries):
         "nginx": first_line([binaries["nginx"], "-v"]),
         "wrk": first_line([binaries["wrk"], "-v"]).split(" Copyright")[0],
         "webserv": f"{binaries['webserv']} at {commit}",
+        "webserv_version": first_line([binaries["webserv"], "-v"]),
+        "h2o": first_line([binaries["h2o"], "--version"]) if binaries.get("h2o") else None,
+        "openssl": ssl.OPENSSL_VERSION + " (Python's ssl, the check client)",
     }
 
 
 def write_markdown(path, info, args, rows, results, notes, elapsed):
     m = info["machine"]
+    h2o_ran = any(r.get("h2o") for r in results.values())
+    h2o_meant = any(w[4].get("h2o") for w in args.workloads)
     lines = [
-        f"### webserv vs nginx — {m['date']}",
+        f"### webserv vs nginx{' and h2o' if h2o_ran else ''} — {m['date']}",
         "",
         f"- machine: {m['nproc']} CPUs ({m['nproc_usable']} usable), {m['cpu']}, {m['memory']} RAM, {m['kernel']}, load average at start {m['loadavg']}",
-        f"- {m['nginx']}; {m['wrk']}; webserv {m['webserv'].split(' at ')[-1]}",
+        f"- {m['nginx']}; {m['h2o'] or 'h2o: ' + str(info.get('h2o_status'))}; {m['wrk']}; "
+        f"webserv {m['webserv'].split(' at ')[-1]} ({m.get('webserv_version', '?')})",
         f"- {args.rounds} round(s) of {args.duration} s per server and workload, alternated "
-        f"webserv/nginx, warm-up {args.warmup} s; medians; ratio = median of per-round webserv/nginx; "
+        f"webserv/nginx{'/h2o where h2o takes part' if h2o_meant else ''}, warm-up {args.warmup} s; medians; "
+        f"ratio = median of per-round webserv/nginx{', ratio w/h2o = webserv/h2o' if h2o_meant else ''}; "
         f"run took {elapsed:.0f} s",
         "",
     ]
     lines += table_lines(rows, markdown=True)
     if notes:
         lines += ["", "Notes:"] + [f"- {n}" for n in notes]
+    tls = info.get("tls", {})
+    if tls:
+        lines += ["", "TLS as negotiated with the check client (Python ssl, OpenSSL defaults, as wrk's); "
+                  "\"resumed\": a session offered again on a new connection was resumed; \"new ticket\": "
+                  "the resumed connection brought a new ticket (without one, a client that uses a TLS 1.3 "
+                  "ticket once, as wrk does, makes full handshakes, see bench/README.md):", ""]
+        for name, per in tls.items():
+            lines.append(f"- {name}: " + "; ".join(
+                f"{kind} {t['version']} {t['cipher']}, resumed {'yes' if t['resumed'] else 'no'}"
+                + (f", new ticket {'yes' if t.get('renewed') else 'no'}" if t['resumed'] else "")
+                for kind, t in per.items()))
     heads = info.get("headers", {})
     if heads:
         lines += ["", "Response head for GET /small.html (each server):", ""]
@@ -869,16 +1079,19 @@ def write_markdown(path, info, args, rows, results, notes, elapsed):
 # ---------------------------------------------------------------- main
 
 def parse_args(argv):
-    ap = argparse.ArgumentParser(description="Benchmark webserv against nginx (see bench/README.md).")
+    ap = argparse.ArgumentParser(description="Benchmark webserv against nginx and h2o (see bench/README.md).")
     ap.add_argument("--rounds", type=int, default=3, help="alternations per workload (default 3)")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
     ap.add_argument("--warmup", type=int, default=1, help="seconds of wrk warm-up per run, 0 for none (default 1)")
     ap.add_argument("--quick", action="store_true", help="rounds=1, duration=3")
     ap.add_argument("--only", action="append", metavar="NAME",
-                    help="workload(s) to run, comma-separated or repeated: " + ", ".join(WORKLOAD_NAMES))
+                    help="workload(s) to run, comma-separated or repeated: " + ", ".join(WORKLOAD_NAMES)
+                    + "; groups: tls (the tls-* ones), plain (the others)")
     ap.add_argument("--webserv", default=os.path.join(REPO, "webserv"), help="webserv binary (default ./webserv)")
     ap.add_argument("--nginx", help="nginx binary (default: from PATH or /usr/sbin)")
     ap.add_argument("--wrk", help="wrk binary (default: from PATH)")
+    ap.add_argument("--h2o", help="h2o binary (default: from PATH; optional, see --no-h2o)")
+    ap.add_argument("--no-h2o", action="store_true", help="do not run h2o (nor install it)")
     ap.add_argument("--idle-timeout", type=float, default=60.0,
                     help="seconds allowed to open the idle connections (default 60)")
     ap.add_argument("--nginx-reuseport", action="store_true", help="give nginx's listen the reuseport flag")
@@ -893,10 +1106,15 @@ def parse_args(argv):
         ap.error("rounds and duration must be >= 1, warmup >= 0")
     names = []
     for item in args.only or []:
-        names += [n.strip() for n in item.split(",") if n.strip()]
+        for n in (n.strip() for n in item.split(",")):
+            if n in GROUPS:
+                names += GROUPS[n]
+            elif n:
+                names.append(n)
     bad = [n for n in names if n not in WORKLOAD_NAMES]
     if bad:
-        ap.error(f"unknown workload {', '.join(bad)}; choose from {', '.join(WORKLOAD_NAMES)}")
+        ap.error(f"unknown workload {', '.join(bad)}; choose from {', '.join(WORKLOAD_NAMES)} "
+                 f"(or the groups {', '.join(GROUPS)})")
     args.workloads = [w for w in WORKLOADS if not names or w[0] in names]
     return args
 
@@ -907,7 +1125,8 @@ def main(argv):
         log(f"bench: {args.webserv} not found; build it first (`make`)")
         return 1
     nginx, wrk = ensure_tools(args)
-    binaries = {"webserv": os.path.abspath(args.webserv), "nginx": nginx, "wrk": wrk}
+    h2o, h2o_status = ensure_h2o(args)
+    binaries = {"webserv": os.path.abspath(args.webserv), "nginx": nginx, "wrk": wrk, "h2o": h2o}
     soft, hard = raise_nofile()
     global NGINX_RLIMIT_NOFILE
     if not can_raise_nofile(NGINX_RLIMIT_NOFILE):
@@ -921,28 +1140,46 @@ def main(argv):
     signal.signal(signal.SIGHUP, on_signal)
     tmp = tempfile.mkdtemp(prefix="webserv-bench-")
     os.chmod(tmp, 0o755)
-    info = {"machine": machine_info(binaries)}
+    info = {"machine": machine_info(binaries), "h2o_status": h2o_status}
     results = {}
     notes = []
+    if h2o_status and any(w[4].get("h2o") for w in args.workloads):
+        notes.append(f"h2o {h2o_status}: its columns say n/a")
     t_start = time.monotonic()
-    est = len(args.workloads) * 2 * args.rounds * (args.duration + args.warmup + 1.5)
-    log(f"bench: {len(args.workloads)} workload(s) x 2 servers x {args.rounds} round(s) x {args.duration} s "
-        f"(about {est / 60:.1f} min); temp {tmp}")
+    nruns = sum(3 if (h2o and w[4].get("h2o")) else 2 for w in args.workloads)
+    est = nruns * args.rounds * (args.duration + args.warmup + 1.5)
+    log(f"bench: {len(args.workloads)} workload(s), {nruns} server runs per round x {args.rounds} round(s) x "
+        f"{args.duration} s (about {est / 60:.1f} min); temp {tmp}")
     status = 0
     try:
         docroot, files = make_docroot(tmp)
+        cert = make_cert(tmp) if any(w[4].get("tls") for w in args.workloads) else None
         for wl in args.workloads:
             name = wl[0]
-            results[name] = {k: [] for k in SERVERS}
+            kinds = ["webserv", "nginx"] + (["h2o"] if wl[4].get("h2o") else [])
+            results[name] = {k: [] for k in kinds}
             for rnd in range(args.rounds):
-                for kind in SERVERS:
+                for kind in kinds:
+                    if kind == "h2o" and not binaries["h2o"]:
+                        continue
                     t0 = time.monotonic()
-                    res = one_run(args, wl, kind, binaries, tmp, docroot, files, info)
+                    try:
+                        res = one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert)
+                    except BenchError as e:
+                        if kind != "h2o":
+                            raise
+                        # h2o is optional: say why, drop it from the rest of the run, go on
+                        first = str(e).splitlines()[0]
+                        log(f"  {name:<17} round {rnd + 1}/{args.rounds} h2o failed: {e}")
+                        notes.append(f"h2o failed in {name} round {rnd + 1} and was not run again: {first}")
+                        binaries["h2o"] = None
+                        info["h2o_status"] = f"failed ({first})"
+                        continue
                     results[name][kind].append(res)
                     extra = ""
                     if "idle_bytes" in res:
                         extra = f", {res['idle_open']} idle: {res['idle_bytes']:.0f} B/conn"
-                    log(f"  {name:<17} round {rnd + 1}/{args.rounds} {kind:<8} "
+                    log(f"  {name:<19} round {rnd + 1}/{args.rounds} {kind:<8} "
                         f"{res.get('rps', 0):9.0f} req/s {res.get('mibps', 0):8.1f} MiB/s "
                         f"p99 {res.get('p99', 0):7.3f} ms  cpu {res.get('cpu_us', 0):6.2f} us/req{extra}"
                         f"  ({time.monotonic() - t0:.1f} s)")
@@ -974,9 +1211,9 @@ def main(argv):
     if rows:
         m = info["machine"]
         print()
-        print(f"webserv vs nginx — {m['date']} — {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}")
-        print(f"{args.rounds} round(s) x {args.duration} s, medians; ratio = webserv/nginx "
-              f"(median of per-round ratios)")
+        print(f"webserv vs nginx (and h2o) — {m['date']} — {m['nproc']} CPUs, {m['cpu']}, {m['kernel']}")
+        print(f"{args.rounds} round(s) x {args.duration} s, medians; ratio = webserv/nginx, "
+              f"ratio w/h2o = webserv/h2o (medians of per-round ratios)")
         print()
         print("\n".join(table_lines(rows, markdown=False)))
         for n in notes:
@@ -987,6 +1224,7 @@ def main(argv):
         write_markdown(out, info, args, rows, results, notes, elapsed)
         with open(os.path.splitext(out)[0] + ".json", "w") as f:
             json.dump({"machine": info["machine"], "args": {k: v for k, v in vars(args).items() if k != "workloads"},
+                       "h2o_status": info.get("h2o_status"), "tls": info.get("tls", {}),
                        "results": results}, f, indent=1, default=str)
         shown = os.path.relpath(out)
         print(f"\nwritten: {out if shown.startswith('..') else shown} (and .json); took {elapsed:.0f} s")

@@ -94,11 +94,25 @@ static void derive(uint64_t period, const char *label, unsigned char *out, size_
     memcpy(out, md, n);
 }
 
-static void ticket_key(uint64_t period, ticket_key_t *k)
+/* A period's key, derived once: HMAC through OpenSSL 3's providers costs
+ * microseconds, and every handshake that resumes or issues a ticket asks. */
+static const ticket_key_t *ticket_key(uint64_t period)
 {
-    derive(period, "name", k->name, sizeof(k->name));
-    derive(period, "aes", k->aes, sizeof(k->aes));
-    derive(period, "mac", k->mac, sizeof(k->mac));
+    static struct {
+        uint64_t period;
+        bool made;
+        ticket_key_t key;
+    } recent[2];
+    unsigned slot = (unsigned)(period & 1);  /* the current and the previous period */
+    if (!recent[slot].made || recent[slot].period != period) {
+        ticket_key_t *k = &recent[slot].key;
+        derive(period, "name", k->name, sizeof(k->name));
+        derive(period, "aes", k->aes, sizeof(k->aes));
+        derive(period, "mac", k->mac, sizeof(k->mac));
+        recent[slot].period = period;
+        recent[slot].made = true;
+    }
+    return &recent[slot].key;
 }
 
 static uint64_t ticket_period(SSL *ssl)
@@ -118,22 +132,24 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
                          EVP_MAC_CTX *hctx, int enc)
 {
     uint64_t now = ticket_period(ssl);
-    ticket_key_t k;
     if (enc) {
-        ticket_key(now, &k);
-        if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(cctx, EVP_aes_128_cbc(), NULL, k.aes, iv) != 1 ||
-            set_mac(hctx, k.mac) != 1)
+        const ticket_key_t *k = ticket_key(now);
+        if (RAND_bytes(iv, 16) != 1 || EVP_EncryptInit_ex(cctx, EVP_aes_128_cbc(), NULL, k->aes, iv) != 1 ||
+            set_mac(hctx, (unsigned char *)k->mac) != 1)
             return -1;
-        memcpy(name, k.name, 16);
+        memcpy(name, k->name, 16);
         return 1;
     }
     for (uint64_t age = 0; age < 2 && age <= now; age++) {
-        ticket_key(now - age, &k);
-        if (memcmp(name, k.name, 16) != 0)
+        const ticket_key_t *k = ticket_key(now - age);
+        if (memcmp(name, k->name, 16) != 0)
             continue;
-        if (EVP_DecryptInit_ex(cctx, EVP_aes_128_cbc(), NULL, k.aes, iv) != 1 || set_mac(hctx, k.mac) != 1)
+        if (EVP_DecryptInit_ex(cctx, EVP_aes_128_cbc(), NULL, k->aes, iv) != 1 ||
+            set_mac(hctx, (unsigned char *)k->mac) != 1)
             return -1;
-        return age ? 2 : 1;  /* 2: valid, and issue a ticket under the current key */
+        /* 2: valid, and issue a new ticket: under the current key, and in
+         * TLS 1.3 always (RFC 8446 C.4: a client uses a ticket once) */
+        return age || SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
     }
     return 0;  /* an unknown or expired key: a full handshake */
 }

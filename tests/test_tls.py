@@ -943,6 +943,29 @@ def _connect_twice(port, ctx, sni="localhost", close_notify=False):
         _close(c2, close_notify)
 
 
+def test_tls13_resumption_brings_a_new_ticket(srv):
+    """A TLS 1.3 client uses a ticket once (RFC 8446 C.4; browsers, wrk):
+    each resumed connection gets a fresh ticket, so a chain of connections,
+    each offering the ticket of the one before, resumes every time."""
+    ctx = ctx_for(srv, version="TLSv1.3")
+    c = TLSConn(srv.port, ctx)
+    try:
+        assert c.get("/readme.txt").status == 200
+        sess = c.sock.session
+    finally:
+        c.close_notify()
+    for i in range(4):
+        c = TLSConn(srv.port, ctx, session=sess)
+        try:
+            assert c.get("/readme.txt").status == 200
+            assert c.sock.session_reused, i
+            new = c.sock.session
+            assert new.has_ticket and new.id != sess.id, "no new ticket on resumption %d" % i
+            sess = new
+        finally:
+            c.close_notify()
+
+
 # (port, version, client asks for tickets, resumed, by what)
 RESUME_CASES = [
     (MAIN, "TLSv1.2", False, True, "cache"),         # session id, the shared cache
