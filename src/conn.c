@@ -232,6 +232,8 @@ static void set_idle(conn_t *c)
     if (buf_len(&c->in) == 0) {
         buf_give(&c->in);
         buf_give(&c->out.mem);
+        if (c->tp->idle)
+            c->tp->idle(c);
         loop_timer_set(&c->timer, (uint64_t)c->idle_timeout);
     } else {  /* a pipelined request is already here: its head deadline starts now */
         c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;

@@ -24,6 +24,7 @@ typedef struct {
     ssize_t (*sendfile)(conn_t *c, int fd, off_t *off, size_t n);
     void (*shutdown_write)(conn_t *c);
     void (*close)(conn_t *c);  /* release its state (before the socket closes); may be NULL */
+    void (*idle)(conn_t *c);   /* waiting for a next request: drop what can be remade; may be NULL */
     /* a read shorter than asked means the socket is drained (false for
      * TLS: a read returns at most one record, more may be buffered) */
     bool short_read_drains;

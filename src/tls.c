@@ -13,8 +13,9 @@
  * cleared before and drained after every call, so one connection's error
  * never shows up on another. Writes are staged into one record-sized
  * buffer. Files go out with SSL_sendfile when the kernel does the record
- * layer (kernel TLS, probed at start); otherwise they are read into the
- * staging buffer from the page cache, so a file never sits in memory whole. */
+ * layer (kernel TLS, probed at start); otherwise they are read 64 KiB at a
+ * time into the staging buffer from the page cache and written record by
+ * record, so a file never sits in memory whole. */
 #include "tls.h"
 
 #include <errno.h>
@@ -43,7 +44,9 @@
 #define RECORD_MAX 16384     /* TLS plaintext record */
 #define HANDSHAKE_BYTE 0x16  /* the first byte of a TLS record carrying a handshake */
 
-static unsigned char stage[RECORD_MAX];  /* plaintext on its way into SSL_write */
+#define FILE_CHUNK (4 * RECORD_MAX)  /* read from a file at once */
+
+static unsigned char stage[FILE_CHUNK];  /* plaintext on its way into SSL_write */
 static bool ktls;  /* the kernel can take over the record layer (the "tls" ULP) */
 
 /* ---- errors ---- */
@@ -637,11 +640,11 @@ static ssize_t tls_recv(conn_t *c, void *buf, size_t n)
 /* SSL_write from the staging buffer until all of `len` is taken or the
  * socket is full. A record that was only partly sent is retried by the
  * next call with the same leading bytes, which the caller still holds. */
-static ssize_t write_staged(conn_t *c, size_t len)
+static ssize_t write_staged(conn_t *c, const unsigned char *from, size_t len)
 {
     clear_errors();
     errno = 0;
-    int rc = SSL_write(ssl_of(c), stage, (int)len);
+    int rc = SSL_write(ssl_of(c), from, (int)len);
     return rc > 0 ? rc : failed(c, rc, false);
 }
 
@@ -669,7 +672,7 @@ static ssize_t tls_writev(conn_t *c, const struct iovec *iov, int iovcnt, bool m
         }
         if (len == 0)
             break;
-        ssize_t w = write_staged(c, len);
+        ssize_t w = write_staged(c, stage, len);
         if (w < 0)
             return total ? total : -1;
         total += w;
@@ -706,21 +709,44 @@ static ssize_t tls_sendfile(conn_t *c, int fd, off_t *off, size_t n)
         *off += w;
         return w;
     }
-    ssize_t total = 0;
+    /* OpenSSL's write buffer stays while the file goes out (released after
+     * every record, it would be allocated again for each 16 KiB); the
+     * connection lets go of it when idle (tls_idle) */
+    SSL_clear_mode(ssl_of(c), SSL_MODE_RELEASE_BUFFERS);
+    ssize_t total = 0, failure = 0;
     while ((size_t)total < n) {
-        size_t want = n - (size_t)total > RECORD_MAX ? RECORD_MAX : n - (size_t)total;
+        size_t want = n - (size_t)total > FILE_CHUNK ? FILE_CHUNK : n - (size_t)total;
         ssize_t r = pread(fd, stage, want, *off);
-        if (r <= 0)
-            return total ? total : r;
-        ssize_t w = write_staged(c, (size_t)r);
-        if (w < 0)
-            return total ? total : -1;
-        *off += w;
-        total += w;
-        if (w < r)
+        if (r <= 0) {
+            failure = r;
+            break;
+        }
+        size_t done = 0;  /* of the chunk, one record per SSL_write */
+        while (done < (size_t)r) {
+            size_t len = (size_t)r - done > RECORD_MAX ? RECORD_MAX : (size_t)r - done;
+            ssize_t w = write_staged(c, stage + done, len);
+            if (w < 0) {
+                failure = -1;
+                break;
+            }
+            done += (size_t)w;
+            if ((size_t)w < len)
+                break;
+        }
+        *off += (off_t)done;
+        total += (ssize_t)done;
+        if (done < (size_t)r)
             break;
     }
-    return total;
+    SSL_set_mode(ssl_of(c), SSL_MODE_RELEASE_BUFFERS);
+    return total ? total : failure;
+}
+
+/* Waiting for a next request: no record buffers (those a file kept). */
+static void tls_idle(conn_t *c)
+{
+    if (c->tls && SSL_free_buffers(ssl_of(c)) != 1)
+        clear_errors();  /* bytes still buffered: they stay */
 }
 
 static void tls_shutdown_write(conn_t *c)
@@ -755,6 +781,7 @@ const transport_t transport_tls = {
     .sendfile = tls_sendfile,
     .shutdown_write = tls_shutdown_write,
     .close = tls_close,
+    .idle = tls_idle,
     .short_read_drains = false,
 };
 

@@ -24,5 +24,6 @@ const transport_t transport_plain = {
     .sendfile = plain_sendfile,
     .shutdown_write = plain_shutdown_write,
     .close = NULL,
+    .idle = NULL,
     .short_read_drains = true,
 };
