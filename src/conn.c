@@ -412,6 +412,8 @@ static int step_read_head(conn_t *c)
         c->head_deadline = clock_ms() + (uint64_t)default_scope(c)->client_header_timeout;
         loop_timer_at(&c->timer, c->head_deadline);
     }
+    if (n == -1 && buf_len(&c->in) == 0)
+        buf_give(&c->in);  /* nothing came (TLS reads until EAGAIN): a waiting connection holds no block */
     return n == -1 ? STEP_WAIT : STEP_NEXT;
 }
 

@@ -219,6 +219,8 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
     if (!cache || !server_of(ssl)->ssl.session_cache)
         return 0;
+    if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
+        return 0;  /* the client resumes with the ticket itself: never looked up here */
     use_server_timeout(ssl, sess);
     unsigned idlen;
     const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
