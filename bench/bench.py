@@ -22,6 +22,7 @@ import os
 import random
 import re
 import resource
+import select
 import selectors
 import shlex
 import shutil
@@ -73,7 +74,10 @@ LARGE_SIZE = 10 * 1024 * 1024
 # name, URI path, wrk connections, wrk threads, extra options:
 #   close: wrk sends "Connection: close"; idle: N idle connections held during the load;
 #   workers: worker processes (threads for h2o); tls: https:// with the bench's certificate;
-#   resume: TLS session cache and tickets on (default) or off; h2o: h2o takes part too.
+#   resume: TLS session cache and tickets on (default) or off; h2o: h2o takes part too;
+#   idle_only: no measured wrk load, only the memory of the idle connections, and the same
+#   measured again over plain HTTP on a fresh server of the same kind (the TLS share).
+# tls-idle's N: 2,000 full TLS 1.3 handshakes take a few seconds per server on 2 cores.
 WORKLOADS = [
     ("small-keepalive", "/small.html", 50, 1, {"h2o": True}),
     ("small-close", "/small.html", 50, 1, {"close": True}),
@@ -86,6 +90,7 @@ WORKLOADS = [
     ("tls-handshake", "/small.html", 50, 1, {"tls": True, "close": True, "h2o": True}),
     ("tls-handshake-full", "/small.html", 50, 1, {"tls": True, "close": True, "resume": False, "h2o": True}),
     ("tls-large", "/large.bin", 8, 1, {"tls": True, "h2o": True}),
+    ("tls-idle", "/small.html", 50, 1, {"tls": True, "idle": 2000, "idle_only": True, "h2o": True}),
 ]
 WORKLOAD_NAMES = [w[0] for w in WORKLOADS]
 GROUPS = {"tls": [w[0] for w in WORKLOADS if w[4].get("tls")],
@@ -109,12 +114,20 @@ METRICS = {
     "rss_before_kib": ("RSS KiB before idle conns", "{:.0f}", True),
     "rss_with_kib": ("RSS KiB with idle conns", "{:.0f}", True),
     "idle_bytes": ("bytes per idle connection", "{:.0f}", True),
+    "idle_kib": ("KiB per idle TLS connection", "{:.2f}", True),
+    "idle_anon_kib": ("  of which private (RssAnon) KiB", "{:.2f}", True),
+    "idle_shmem_kib": ("  of which shared (RssShmem) KiB", "{:.2f}", True),
+    "plain_idle_kib": ("KiB per idle plain HTTP connection, same N", "{:.2f}", True),
+    "tls_kib": ("TLS share: TLS - plain KiB", "{:.2f}", True),
+    "open_cpu_us": ("server CPU us per connection opened", "{:.0f}", True),
 }
 NO_RATIO = {"errors", "idle_open"}
 ROWS = {
     "default": ["rps", "mibps", "p50", "p99", "cpu_us", "hwm_kib", "rss_kib", "errors"],
     "idle10k": ["idle_open", "rss_before_kib", "rss_with_kib", "idle_bytes",
                 "rps", "p50", "p99", "cpu_us", "hwm_kib", "errors"],
+    "tls-idle": ["idle_open", "rss_before_kib", "rss_with_kib", "idle_kib", "idle_anon_kib", "idle_shmem_kib",
+                 "plain_idle_kib", "tls_kib", "open_cpu_us"],
 }
 
 children = []          # every subprocess.Popen we started (servers, wrk)
@@ -179,6 +192,20 @@ def proc_mem_kib(pid):
     except OSError:
         pass
     return hwm, rss
+
+
+def proc_rss_parts_kib(pid):
+    """{"VmRSS", "RssAnon", "RssFile", "RssShmem"} in KiB (VmRSS is the sum of the other three)."""
+    parts = dict.fromkeys(("VmRSS", "RssAnon", "RssFile", "RssShmem"), 0)
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k = line.split(":", 1)[0]
+                if k in parts:
+                    parts[k] = int(line.split()[1])
+    except OSError:
+        pass
+    return parts
 
 
 # ---------------------------------------------------------------- processes
@@ -614,6 +641,13 @@ class Server:
             rss += r
         return hwm, rss
 
+    def rss_parts_kib(self):
+        total = dict.fromkeys(("VmRSS", "RssAnon", "RssFile", "RssShmem"), 0)
+        for w in self.workers:
+            for k, v in proc_rss_parts_kib(w).items():
+                total[k] += v
+        return total
+
     def stop(self):
         if self.proc is None:
             return
@@ -858,6 +892,103 @@ class IdleConnections:
         self.open = []
 
 
+class TlsIdleConnections(IdleConnections):
+    """The same over TLS: n connections, each through a full handshake (no session offered)
+    and one keep-alive GET whose answer is read whole, then idle.  One thread, non-blocking
+    sockets and `selectors`: SSLSocket.do_handshake/send/recv on a non-blocking socket raise
+    SSLWantRead/WriteError, and the socket waits in the selector for what OpenSSL wants.
+    At most `batch` connections are in progress at once (below the servers' accept backlog);
+    all of it is bounded by `timeout`."""
+
+    def __init__(self, port, path, n, ctx, batch=200, timeout=60.0):
+        super().__init__(port, path, n, batch, timeout)
+        self.ctx = ctx
+        self.versions = set()
+
+    def _want(self, sel, s, st, e):
+        ev = selectors.EVENT_WRITE if isinstance(e, ssl.SSLWantWriteError) else selectors.EVENT_READ
+        if st.get("ev") != ev:
+            sel.modify(s, ev, st)
+            st["ev"] = ev
+
+    def establish(self):
+        req = f"GET {self.path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        sel = selectors.DefaultSelector()
+        deadline = time.monotonic() + self.timeout
+        started = inflight = 0
+        want = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+        try:
+            while (started < self.n or inflight) and time.monotonic() < deadline:
+                while started < self.n and inflight < self.batch:
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    s.setblocking(False)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    started += 1
+                    rc = s.connect_ex(("127.0.0.1", self.port))
+                    if rc not in (0, errno.EINPROGRESS):
+                        self._fail(sel, s, f"connect: {os.strerror(rc)}")
+                        continue
+                    sel.register(s, selectors.EVENT_WRITE, {"state": "connect", "ev": selectors.EVENT_WRITE})
+                    inflight += 1
+                for key, _ in sel.select(timeout=0.5):
+                    s, st = key.fileobj, key.data
+                    try:
+                        if st["state"] == "connect":
+                            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                            if err:
+                                raise OSError(err, f"connect: {os.strerror(err)}")
+                            sel.unregister(s)  # the SSLSocket takes over the descriptor
+                            s = self.ctx.wrap_socket(s, server_hostname="localhost",
+                                                     do_handshake_on_connect=False)
+                            st = {"state": "handshake", "ev": selectors.EVENT_WRITE, "buf": b""}
+                            sel.register(s, selectors.EVENT_WRITE, st)
+                        if st["state"] == "handshake":
+                            s.do_handshake()
+                            self.versions.add(s.version())
+                            st["state"] = "send"
+                        if st["state"] == "send":
+                            s.send(req)  # tiny: one record, taken whole or not at all
+                            st["state"] = "read"
+                        # read until OpenSSL wants more from the socket: records it has already
+                        # taken in (tickets, the answer) do not make the socket readable again
+                        while True:
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                raise OSError("closed by server before the answer")
+                            st["buf"] += chunk
+                            if self._complete(st["buf"]):
+                                break
+                    except want as e:
+                        self._want(sel, s, st, e)
+                        continue
+                    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+                        self._fail(sel, s, f"{st['state']}: {e}")
+                        inflight -= 1
+                        continue
+                    sel.unregister(s)
+                    inflight -= 1
+                    if not st["buf"].startswith(b"HTTP/1.1 200"):
+                        s.close()
+                        self.failed += 1
+                        self.first_error = self.first_error or st["buf"][:40].decode("latin-1")
+                        continue
+                    self.open.append(s)
+            for key in list(sel.get_map().values()):
+                self._fail(sel, key.fileobj, "timeout")
+        finally:
+            sel.close()
+        return len(self.open)
+
+    def still_open(self):
+        """How many of the held connections the server has not closed or reset: poll() with
+        POLLRDHUP (a close_notify alert ahead of the FIN would make a peek see data)."""
+        p = select.poll()
+        for s in self.open:
+            p.register(s.fileno(), select.POLLRDHUP)
+        gone = sum(1 for _, ev in p.poll(0) if ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR))
+        return len(self.open) - gone
+
+
 # ---------------------------------------------------------------- runs
 
 def one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert=None):
@@ -877,6 +1008,8 @@ def one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert=None):
         if args.warmup > 0:  # TLS handshake loads warm up as they run (session caches filled)
             run_wrk(binaries["wrk"], url, min(conns, 50), 1, args.warmup, close=bool(tls and opts.get("close")))
         res = {}
+        if opts.get("idle_only"):
+            return idle_only_run(args, wl, kind, binaries, tmp, docroot, files, info, cert, srv)
         if opts.get("idle"):
             time.sleep(0.3)
             res["rss_before_kib"] = srv.mem_kib()[1]
@@ -917,6 +1050,78 @@ def one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert=None):
         if idle is not None:
             idle.close()
         srv.stop()
+
+
+def idle_only_run(args, wl, kind, binaries, tmp, docroot, files, info, cert, srv):
+    """tls-idle: the server (started, checked, warmed up) gets opts["idle"] idle TLS connections
+    and its workers' memory is read before and with them; then the same on a fresh plain HTTP
+    server of the same kind (started, checked and warmed up the same way), so that the
+    difference per connection is what TLS costs.  Called by one_run, which stops `srv`."""
+    name, path, conns, threads, opts = wl
+    n = opts["idle"]
+    res = {}
+    time.sleep(0.3)  # the warm-up's connections closed
+    before = srv.rss_parts_kib()
+    cpu0 = srv.cpu_ticks()
+    ctx = tls_client_context(cert["cert"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    idle = TlsIdleConnections(srv.port, path, n, ctx, timeout=args.idle_timeout)
+    try:
+        t0 = time.monotonic()
+        res["idle_open"] = idle.establish()
+        res["idle_seconds"] = time.monotonic() - t0
+        if idle.failed:
+            log(f"  {kind}: {idle.failed} idle TLS connections failed (first: {idle.first_error})")
+        res["tls_versions"] = sorted(idle.versions)
+        time.sleep(0.5)
+        srv.check_alive()
+        cpu1 = srv.cpu_ticks()
+        with_ = srv.rss_parts_kib()
+        held = idle.still_open()
+        res["idle_still_open"] = held
+        if held < res["idle_open"]:
+            log(f"  {kind}: only {held} of {res['idle_open']} idle TLS connections still open")
+    finally:
+        idle.close()
+    res["rss_before_kib"], res["rss_with_kib"] = before["VmRSS"], with_["VmRSS"]
+    res["rss_parts_before_kib"], res["rss_parts_with_kib"] = before, with_
+    if res["idle_open"]:
+        k = res["idle_open"]
+        res["idle_kib"] = (with_["VmRSS"] - before["VmRSS"]) / k
+        res["idle_anon_kib"] = (with_["RssAnon"] - before["RssAnon"]) / k
+        res["idle_shmem_kib"] = (with_["RssShmem"] - before["RssShmem"]) / k
+        res["open_cpu_us"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / k
+    res["hwm_kib"] = srv.mem_kib()[0]
+    srv.stop()
+
+    # The plain HTTP baseline: same server kind, same N, same warm-up, idle10k's client.
+    plain = Server(kind, binaries[kind], tmp, docroot, opts.get("workers", 1), args.nginx_reuseport, None)
+    idle = None
+    try:
+        plain.start()
+        check_server(plain, files)
+        if args.warmup > 0:
+            run_wrk(binaries["wrk"], plain.url + path, min(conns, 50), 1, args.warmup)
+        time.sleep(0.3)
+        before = plain.rss_parts_kib()
+        idle = IdleConnections(plain.port, path, n, timeout=args.idle_timeout)
+        k = idle.establish()
+        if idle.failed:
+            log(f"  {kind}: {idle.failed} idle plain connections failed (first: {idle.first_error})")
+        time.sleep(0.5)
+        plain.check_alive()
+        with_ = plain.rss_parts_kib()
+        res["plain_idle_open"] = k
+        res["plain_rss_before_kib"], res["plain_rss_with_kib"] = before["VmRSS"], with_["VmRSS"]
+        if k:
+            res["plain_idle_kib"] = (with_["VmRSS"] - before["VmRSS"]) / k
+            if "idle_kib" in res:
+                res["tls_kib"] = res["idle_kib"] - res["plain_idle_kib"]
+    finally:
+        if idle is not None:
+            idle.close()
+        plain.stop()
+    return res
 
 
 def median(xs):
@@ -1147,7 +1352,11 @@ def main(argv):
         notes.append(f"h2o {h2o_status}: its columns say n/a")
     t_start = time.monotonic()
     nruns = sum(3 if (h2o and w[4].get("h2o")) else 2 for w in args.workloads)
-    est = nruns * args.rounds * (args.duration + args.warmup + 1.5)
+    # a run: warm-up + measured wrk + start/check/stop; an idle_only run: two servers (TLS, then
+    # plain), each warmed up and given its idle connections, no measured wrk
+    est = sum((3 if (h2o and w[4].get("h2o")) else 2) * args.rounds
+              * (2 * (args.warmup + 5) if w[4].get("idle_only") else args.duration + args.warmup + 1.5)
+              for w in args.workloads)
     log(f"bench: {len(args.workloads)} workload(s), {nruns} server runs per round x {args.rounds} round(s) x "
         f"{args.duration} s (about {est / 60:.1f} min); temp {tmp}")
     status = 0
@@ -1179,18 +1388,32 @@ def main(argv):
                     extra = ""
                     if "idle_bytes" in res:
                         extra = f", {res['idle_open']} idle: {res['idle_bytes']:.0f} B/conn"
-                    log(f"  {name:<19} round {rnd + 1}/{args.rounds} {kind:<8} "
-                        f"{res.get('rps', 0):9.0f} req/s {res.get('mibps', 0):8.1f} MiB/s "
-                        f"p99 {res.get('p99', 0):7.3f} ms  cpu {res.get('cpu_us', 0):6.2f} us/req{extra}"
-                        f"  ({time.monotonic() - t0:.1f} s)")
+                    if wl[4].get("idle_only"):
+                        log(f"  {name:<19} round {rnd + 1}/{args.rounds} {kind:<8} "
+                            f"{res.get('idle_open', 0)} idle TLS in {res.get('idle_seconds', 0):.1f} s: "
+                            f"{res.get('idle_kib', 0):.2f} KiB/conn (anon {res.get('idle_anon_kib', 0):.2f}, "
+                            f"shmem {res.get('idle_shmem_kib', 0):.2f}); plain "
+                            f"{res.get('plain_idle_kib', 0):.2f} KiB/conn; TLS share {res.get('tls_kib', 0):.2f}"
+                            f"  ({time.monotonic() - t0:.1f} s)")
+                    else:
+                        log(f"  {name:<19} round {rnd + 1}/{args.rounds} {kind:<8} "
+                            f"{res.get('rps', 0):9.0f} req/s {res.get('mibps', 0):8.1f} MiB/s "
+                            f"p99 {res.get('p99', 0):7.3f} ms  cpu {res.get('cpu_us', 0):6.2f} us/req{extra}"
+                            f"  ({time.monotonic() - t0:.1f} s)")
                     if res.get("errors"):
                         note = (f"{name} round {rnd + 1} {kind}: {res['errors']} wrk errors/non-2xx"
                                 + (f" ({res['wrk_errors_line']})" if res.get("wrk_errors_line") else ""))
                         notes.append(note)
                         log("  " + note)
-                    if name == "idle10k" and res.get("idle_open", 0) < wl[4]["idle"]:
-                        notes.append(f"idle10k round {rnd + 1} {kind}: only {res.get('idle_open', 0)} of "
+                    if wl[4].get("idle") and res.get("idle_open", 0) < wl[4]["idle"]:
+                        notes.append(f"{name} round {rnd + 1} {kind}: only {res.get('idle_open', 0)} of "
                                      f"{wl[4]['idle']} idle connections opened")
+                    if wl[4].get("idle_only") and res.get("plain_idle_open", 0) < wl[4]["idle"]:
+                        notes.append(f"{name} round {rnd + 1} {kind}: only {res.get('plain_idle_open', 0)} of "
+                                     f"{wl[4]['idle']} idle plain HTTP connections opened (the baseline)")
+                    if wl[4].get("idle_only") and res.get("idle_still_open", 0) < res.get("idle_open", 0):
+                        notes.append(f"{name} round {rnd + 1} {kind}: the server closed "
+                                     f"{res['idle_open'] - res['idle_still_open']} of the idle TLS connections")
     except KeyboardInterrupt as e:
         log(f"bench: interrupted ({e}); partial results follow")
         notes.append("interrupted: partial results")
