@@ -144,6 +144,7 @@ struct conn {
     bool plain_on_tls;    /* plain HTTP arrived on a TLS address: answered 400, then closed */
     bool tls_read_wants_write;  /* the TLS read waits for the socket to be writable */
     bool tls_broken;      /* a TLS error: no close_notify, no resumption of its session */
+    bool tls_kept_buffers;  /* a file kept OpenSSL's record buffers: freed when idle */
     void *tls;            /* the SSL of a TLS connection (tls.c) */
     uint64_t head_deadline;
     uint64_t linger_deadline;

@@ -715,6 +715,7 @@ static ssize_t tls_sendfile(conn_t *c, int fd, off_t *off, size_t n)
      * every record, it would be allocated again for each 16 KiB); the
      * connection lets go of it when idle (tls_idle) */
     SSL_clear_mode(ssl_of(c), SSL_MODE_RELEASE_BUFFERS);
+    c->tls_kept_buffers = true;
     ssize_t total = 0, failure = 0;
     while ((size_t)total < n) {
         size_t want = n - (size_t)total > FILE_CHUNK ? FILE_CHUNK : n - (size_t)total;
@@ -744,10 +745,14 @@ static ssize_t tls_sendfile(conn_t *c, int fd, off_t *off, size_t n)
     return total ? total : failure;
 }
 
-/* Waiting for a next request: no record buffers (those a file kept). */
+/* Waiting for a next request: no record buffers. SSL_MODE_RELEASE_BUFFERS
+ * frees them after each read and write, but for those a file kept. */
 static void tls_idle(conn_t *c)
 {
-    if (c->tls && SSL_free_buffers(ssl_of(c)) != 1)
+    if (!c->tls_kept_buffers)
+        return;
+    c->tls_kept_buffers = false;
+    if (SSL_free_buffers(ssl_of(c)) != 1)
         clear_errors();  /* bytes still buffered: they stay */
 }
 
