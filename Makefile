@@ -58,6 +58,7 @@ test: deps webserv webserv-asan tests/unit/run
 	WEBSERV_BIN=./webserv-asan $(PYTEST) -q tests
 	WEBSERV_VALGRIND=1 $(PYTEST) -q tests
 	FUZZ_BUILD=$${FUZZ_BUILD:-/tmp/webserv-fuzz-smoke} ./fuzz/run.sh 20
+	bash tests/testssl/run.sh
 	bash tests/browser/run.sh
 
 # webserv against nginx, side by side (bench/README.md); BENCH_ARGS=--quick for a short run.

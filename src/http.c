@@ -63,7 +63,10 @@ const char *http_reason(int status)
     }
 }
 
-/* "Server: ...\r\nDate: ...\r\n", rebuilt when the second changes. */
+/* "Server: ...\r\nDate: ...\r\nX-Content-Type-Options: nosniff\r\n",
+ * rebuilt when the second changes. Every response names its type (from the
+ * extension, or the script's): nosniff makes browsers keep to it rather
+ * than guess a script or a page from the bytes of an upload. */
 static const char *server_and_date(size_t *len)
 {
     static char line[128];
@@ -71,7 +74,9 @@ static const char *server_and_date(size_t *len)
     static time_t built = -1;
     if (built != clock_wall()) {
         built = clock_wall();
-        n = (size_t)snprintf(line, sizeof(line), "Server: " SERVER_NAME "\r\nDate: %s\r\n", clock_http_date());
+        n = (size_t)snprintf(line, sizeof(line),
+                             "Server: " SERVER_NAME "\r\nDate: %s\r\nX-Content-Type-Options: nosniff\r\n",
+                             clock_http_date());
     }
     *len = n;
     return line;

@@ -604,7 +604,10 @@ static int start(conn_t *c)
     ssize_t n = recv(c->io.fd, &first, 1, MSG_PEEK);
     if (n <= 0)
         return (int)n;
-    if (first != HANDSHAKE_BYTE) {  /* plain HTTP on a TLS address: answered 400 by the conn layer */
+    /* a TLS record, or an SSLv2-format ClientHello (high bit set: OpenSSL
+     * refuses it); anything else is plain HTTP on a TLS address, answered
+     * 400 by the conn layer */
+    if (first != HANDSHAKE_BYTE && !(first & 0x80)) {
         c->plain_on_tls = true;
         c->tp = &transport_plain;
         return 1;

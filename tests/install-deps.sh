@@ -16,6 +16,7 @@ if [ "$mode" = test ]; then
     /usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
     /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null || need="$need python3-pytest-timeout"
     command -v curl >/dev/null 2>&1 || need="$need curl"
+    command -v testssl >/dev/null 2>&1 || need="$need testssl.sh"  # tests/testssl/run.sh
     # make test-valgrind
     [ -x /usr/bin/valgrind ] || need="$need valgrind"
 fi

@@ -21,6 +21,7 @@ import select
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -489,6 +490,39 @@ def test_error_page_for_plain_http_to_tls_port(webserv, certs):
         r = c.read_response()
         assert r.status == 400 and r.body == b"use https, please\n", r
         assert c.wait_closed(5 * SLOW)
+
+
+@pytest.mark.parametrize("version", [b"\x00\x02", b"\x03\x01"])
+def test_sslv2_format_client_hello_refused_at_once(srv, version):
+    """An SSLv2-format ClientHello (first byte with the high bit set, as old
+    scanners send) is a handshake, not plain HTTP: refused and closed at
+    once, with an alert at most, never a 400 page or a wait."""
+    ciphers = b"\x07\x00\xc0\x03\x00\x80\x00\x00\x35\x00\x00\x2f"
+    challenge = bytes(range(16))
+    body = b"\x01" + version + struct.pack("!HHH", len(ciphers), 0, len(challenge)) + ciphers + challenge
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5 * SLOW) as s:
+        t0 = time.monotonic()
+        s.sendall(struct.pack("!H", 0x8000 | len(body)) + body)
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert time.monotonic() - t0 < 3 * SLOW
+        assert not got.startswith(b"HTTP/"), got
+        assert got == b"" or got[0] == 0x15, got   # nothing, or a TLS alert
+
+
+def test_every_response_says_nosniff(srv):
+    """X-Content-Type-Options: nosniff on files, error pages and CGI, over
+    TLS and plain HTTP (testssl.sh's security_headers)."""
+    ctx = ctx_for(srv)
+    for target in ("/readme.txt", "/no-such-file", "/cgi-bin/env.py"):
+        r, _, _ = tls_get(srv.port, ctx, target)
+        assert r.header_tokens("X-Content-Type-Options") == ["nosniff"], (target, r)
+    r = rawhttp.get(srv.p(PLAIN), "/readme.txt")
+    assert r.header_tokens("X-Content-Type-Options") == ["nosniff"], r
 
 
 def test_plain_http_head_to_tls_port(srv):
