@@ -849,20 +849,24 @@ class IdleConnections:
                         continue
                     st["buf"] += chunk
                     if self._complete(st["buf"]):
-                        sel.unregister(s)
                         inflight -= 1
-                        if not st["buf"].startswith(b"HTTP/1.1 200"):
-                            s.close()
-                            self.failed += 1
-                            self.first_error = self.first_error or st["buf"][:40].decode("latin-1")
-                            continue
-                        self.open.append(s)
+                        self._answered(sel, s, st["buf"])
             # whatever is still pending at the deadline has failed
             for key in list(sel.get_map().values()):
                 self._fail(sel, key.fileobj, "timeout")
         finally:
             sel.close()
         return len(self.open)
+
+    def _answered(self, sel, s, buf):
+        """The whole answer is in: hold the connection if it is a 200."""
+        sel.unregister(s)
+        if buf.startswith(b"HTTP/1.1 200"):
+            self.open.append(s)
+            return
+        s.close()
+        self.failed += 1
+        self.first_error = self.first_error or buf[:40].decode("latin-1")
 
     @staticmethod
     def _complete(buf):
@@ -965,14 +969,8 @@ class TlsIdleConnections(IdleConnections):
                         self._fail(sel, s, f"{st['state']}: {e}")
                         inflight -= 1
                         continue
-                    sel.unregister(s)
                     inflight -= 1
-                    if not st["buf"].startswith(b"HTTP/1.1 200"):
-                        s.close()
-                        self.failed += 1
-                        self.first_error = self.first_error or st["buf"][:40].decode("latin-1")
-                        continue
-                    self.open.append(s)
+                    self._answered(sel, s, st["buf"])
             for key in list(sel.get_map().values()):
                 self._fail(sel, key.fileobj, "timeout")
         finally:

@@ -525,13 +525,18 @@ def test_every_response_says_nosniff(srv):
     assert r.header_tokens("X-Content-Type-Options") == ["nosniff"], r
 
 
+def assert_head_refused(c):
+    """A HEAD refused before it is served: 400 without a body, then close."""
+    c.send(rawhttp.build("HEAD", "/readme.txt"))
+    r = c.read_response(head=True)
+    assert r.status == 400 and r.body == b"", r
+    assert c.wait_closed(5 * SLOW)
+    assert not c.buf, bytes(c.buf)
+
+
 def test_plain_http_head_to_tls_port(srv):
     with rawhttp.Conn(srv.port, timeout=5 * SLOW) as c:
-        c.send(rawhttp.build("HEAD", "/readme.txt"))
-        r = c.read_response(head=True)
-        assert r.status == 400 and r.body == b"", r
-        assert c.wait_closed(5 * SLOW)
-        assert not c.buf, bytes(c.buf)
+        assert_head_refused(c)
 
 
 # ---------------------------------------------------------------------------
@@ -910,11 +915,7 @@ def test_client_certificates(srv, port, who, status, verify, version):
 
 def test_head_without_required_client_certificate(srv):
     with TLSConn(srv.p(VERIFY_ON), ctx_for(srv), timeout=5 * SLOW) as c:
-        c.send(rawhttp.build("HEAD", "/readme.txt"))
-        r = c.read_response(head=True)
-        assert r.status == 400 and r.body == b"", r
-        assert c.wait_closed(5 * SLOW)
-        assert not c.buf, bytes(c.buf)
+        assert_head_refused(c)
 
 
 def test_host_cannot_bypass_client_verification(srv):
