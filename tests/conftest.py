@@ -233,8 +233,32 @@ class Server:
                                          preexec_fn=preexec if limit is not None or extra else None)
         if wait:
             self.wait_ready()
-            self.baseline_pipes = len(self.held_descriptors()[1])
+            self.settle_workers()
         return self
+
+    def expected_workers(self):
+        """The worker processes the configuration asks for (a single
+        process serves when it asks for one)."""
+        m = re.search(r"^\s*worker_processes\s+(\w+)\s*;", self.conf_text, re.M)
+        if not m:
+            return 1
+        return os.cpu_count() if m.group(1) == "auto" else int(m.group(1))
+
+    def settle_workers(self):
+        """Take the pipe baseline once the master has forked its workers and
+        their descriptors hold still: the master listens before it forks,
+        and under valgrind every process has a pipe of its own (valgrind's
+        scheduler lock), made as it forks."""
+        n = self.expected_workers()
+        if n > 1:
+            wait_for(lambda: len(children(self.pid)) >= n, 5 * SLOW)
+        seen = [len(self.held_descriptors()[1])]
+        if n > 1:
+            def stable():
+                seen.append(len(self.held_descriptors()[1]))
+                return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+            wait_for(stable, 3 * SLOW, interval=0.1)
+        self.baseline_pipes = seen[-1]
 
     def held_descriptors(self):
         """(TCP connections, pipes) the server's processes hold open: a

@@ -33,7 +33,7 @@ import pytest
 import httpbody
 import rawhttp
 import tlsutil
-from conftest import BIN, SLOW, VALGRIND, children, free_ports, make_site, vm_hwm, wait_for, write_file
+from conftest import BIN, SLOW, VALGRIND, free_ports, make_site, vm_hwm, wait_for, write_file
 from tlsutil import BioClient, TLSConn, context, drive, tls_get
 
 MiB = 1 << 20
@@ -1146,21 +1146,6 @@ server {
         c.close()
 
 
-def settle_workers(srv, n):
-    """Wait for the master's n workers, then take conftest's pipe baseline
-    again: under valgrind every process has a pipe of its own (valgrind's
-    scheduler lock), made as it forks, after the baseline was taken from a
-    master that had not forked yet."""
-    assert wait_for(lambda: len(children(srv.pid)) == n, 5 * SLOW), children(srv.pid)
-    seen = []
-
-    def stable():
-        seen.append(len(srv.held_descriptors()[1]))
-        return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
-    wait_for(stable, 3 * SLOW, interval=0.1)
-    srv.baseline_pipes = seen[-1]
-
-
 def test_resumption_across_workers(webserv, certs):
     """worker_processes 2: a session made by one worker resumes on the
     other (TLS 1.2 by session id through the shared cache, TLS 1.3 by a
@@ -1174,7 +1159,6 @@ server {
 %s%s}
 """ % (cert_lines(certs, "localhost"), CGI_LOCATION),
         setup=lambda s: os.chmod(write_file(s.root / "cgi-bin" / "env.py", ENV_PY, mtime=None), 0o755))
-    settle_workers(srv, 2)
     ca = certs.pem("ca")
     for version, tickets in (("TLSv1.2", False), ("TLSv1.3", True)):
         ctx = context(ca=ca, version=version, tickets=tickets)
