@@ -491,7 +491,7 @@ void tls_start(conf_t *conf)
     ktls = ktls_probe(why, sizeof(why));
     if (!ktls) {
         log_msg(LOG_INFO, "kernel TLS: off (%s); files over TLS are copied through a %d-byte buffer", why,
-                RECORD_MAX);
+                FILE_CHUNK);
         return;
     }
     for (size_t i = 0; i < conf->nservers; i++)

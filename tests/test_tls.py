@@ -368,7 +368,7 @@ def test_kernel_tls_probe_is_logged(srv):
     if _kernel_tls_available():
         assert "kernel TLS: on" in lines[0], lines
     else:
-        assert "kernel TLS: off" in lines[0] and "16384-byte buffer" in lines[0], lines
+        assert "kernel TLS: off" in lines[0] and "65536-byte buffer" in lines[0], lines
 
 
 def test_no_kernel_tls_probe_without_tls(webserv):
