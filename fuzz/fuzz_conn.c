@@ -1,4 +1,4 @@
-/* libFuzzer harness: a real connection (src/conn.c and the handlers behind
+/* libFuzzer harness: a real connection (src/conn.c, src/h1.c and the handlers behind
  * it) fed its bytes in pieces, the way a slow or hostile client sends them.
  *
  * Input: two control bytes that seed the piece sizes, then the byte stream
@@ -27,6 +27,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "h1.h"
 #include "filecache.h"
 #include "fuzz.h"
 #include "log.h"
@@ -97,6 +98,7 @@ static void setup(void)
     listener.servers[0] = &conf->servers[0];
     listener.nservers = 1;
     listener.transport = &transport_plain;
+    listener.protocol = &protocol_h1;
 }
 
 /* Run the loop until a round has nothing to do. */

@@ -1,5 +1,5 @@
 /* libFuzzer harness: the request-head parser and the chunked decoder, fed
- * the way src/conn.c feeds them.
+ * the way src/h1.c feeds them.
  *
  * Input: two control bytes, then the byte stream of a connection. Each
  * request head is parsed three ways that must agree: whole, split at a
@@ -171,7 +171,7 @@ static dechunk_t dechunk(const char *in, size_t len, size_t avail)
         d.rc = http_chunked_parse(&c, p, n, &used, &data, &data_len);
         FUZZ_CHECK(d.rc == HTTP_OK || d.rc == HTTP_AGAIN || d.rc == HTTP_ERROR);
         FUZZ_CHECK(data_len != (size_t)-1);
-        /* Every return sets *consumed: src/conn.c adds it to its read
+        /* Every return sets *consumed: src/h1.c adds it to its read
          * offset before it looks at the return code. */
         FUZZ_CHECK(used != (size_t)-1);
         FUZZ_CHECK(used <= n);

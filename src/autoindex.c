@@ -121,9 +121,8 @@ static int render(buf_t *b, const char *uri, size_t urilen, entry_t *v, size_t n
     return rc;
 }
 
-void autoindex_serve(conn_t *c, const char *dirpath)
+void autoindex_serve(request_t *rq, const char *dirpath)
 {
-    request_t *rq = c->rq;
     entry_t *v;
     bool truncated;
     size_t n = read_entries(dirpath, &v, &truncated);
@@ -136,15 +135,16 @@ void autoindex_serve(conn_t *c, const char *dirpath)
     if (rc != 0) {
         log_msg(LOG_ERR, "autoindex of \"%s\" is too large", dirpath);
         buf_free(&body);
-        http_error(c, 500);
+        http_error(rq, 500);
         return;
     }
-    http_head_start(c, 200);
-    buf_appends(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n");
-    http_head_end(c, (int64_t)buf_len(&body));
-    if (!rq->head_only && buf_append(&c->out.mem, buf_head(&body), buf_len(&body)) != 0) {
+    http_response_start(rq, 200);
+    buf_appends(&rq->fields, "Content-Type: text/html; charset=utf-8\r\n");
+    http_response_ready(rq, (int64_t)buf_len(&body));
+    buf_take(&rq->resp.mem);
+    if (!rq->head_only && buf_append(&rq->resp.mem, buf_head(&body), buf_len(&body)) != 0) {
         buf_free(&body);
-        http_error(c, 500);
+        http_error(rq, 500);
         return;
     }
     buf_free(&body);

@@ -68,6 +68,17 @@ void buf_init(buf_t *b, size_t limit)
     b->limit = limit;
 }
 
+char *buf_pool[BUF_POOL_MAX];
+size_t buf_pool_len;
+
+void buf_take_block(buf_t *b)
+{
+    b->data = malloc(BUF_POOL_BLOCK);
+    b->cap = b->data ? BUF_POOL_BLOCK : 0;
+    b->start = b->end = 0;
+    b->failed = false;
+}
+
 void buf_free(buf_t *b)
 {
     free(b->data);

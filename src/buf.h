@@ -50,6 +50,43 @@ int buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2,
 int buf_vappendf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static inline int buf_appends(buf_t *b, const char *s) { return buf_append(b, s, __builtin_strlen(s)); }
 
+/* A pool of fixed blocks for the buffers of busy connections and
+ * requests: taking one costs no malloc, and an idle connection holds none.
+ * buf_take gives b a block when it has none (memory short: it stays
+ * empty, and buf_reserve fails softly); buf_give returns it (a buffer that
+ * grew past the block size is freed). */
+#define BUF_POOL_BLOCK (16 * 1024)
+#define BUF_POOL_MAX 1024  /* free blocks kept */
+extern char *buf_pool[BUF_POOL_MAX];
+extern size_t buf_pool_len;
+void buf_take_block(buf_t *b);  /* the pool is empty: malloc */
+static inline void buf_take(buf_t *b)
+{
+    if (b->data)
+        return;
+    if (!buf_pool_len) {
+        buf_take_block(b);
+        return;
+    }
+    b->data = buf_pool[--buf_pool_len];
+    b->cap = BUF_POOL_BLOCK;
+    b->start = b->end = 0;
+    b->failed = false;
+}
+static inline void buf_give(buf_t *b)
+{
+    if (!b->data)
+        return;
+    if (b->cap == BUF_POOL_BLOCK && buf_pool_len < BUF_POOL_MAX) {
+        buf_pool[buf_pool_len++] = b->data;
+        b->data = NULL;
+        b->cap = b->start = b->end = 0;
+        b->failed = false;
+    } else {
+        buf_free(b);
+    }
+}
+
 /* Out of memory policy: allocation failures of the process's own fixed
  * structures abort (xmalloc); per-connection buffers fail softly and the
  * connection is closed with an error. */

@@ -3,7 +3,7 @@
  * The interpreter named by the location's `cgi` line runs the script with
  * the request's meta-variables. Its stdout is a non-blocking pipe in the
  * loop: the header block is parsed, then the body streams into the
- * connection's output queue, never more than OUT_HIGH bytes at a time
+ * response's memory, never more than OUT_HIGH bytes at a time
  * (back-pressure: the pipe is read again when the client has taken some).
  * A Content-Length body streams into its stdin pipe the same way; a
  * chunked one is spooled to an unlinked temporary file first, so that
@@ -22,20 +22,21 @@
 #include <unistd.h>
 
 #include "cgi_parse.h"
+#include "conn.h"
 #include "http.h"
 #include "log.h"
+#include "process.h"
 #include "tls.h"
 #include "util.h"
 
 #define OUT_HIGH (64 * 1024)     /* CGI output queued for the client, at most */
 #define IN_MAX (64 * 1024)       /* body bytes queued for the CGI, at most */
 #define READ_MAX (16 * 1024)
-#define CHUNK_HEAD 10            /* "%08x\r\n" */
 #define ENV_MAX (64 * 1024)
 #define ENV_VARS 200
 
 typedef struct cgi {
-    conn_t *c;
+    request_t *rq;             /* NULL once its request has ended */
     struct cgi *prev, *next;
     pid_t pid;
     bool exited;
@@ -44,7 +45,7 @@ typedef struct cgi {
     bool out_hup;              /* the script closed its stdout */
     loop_timer_t timer;
     buf_t head;                /* the header block, until parsed */
-    bool head_done, chunked, redirect_pending;
+    bool head_done, redirect_pending;
     int64_t out_left;          /* body bytes the CGI announced and has not sent; -1 = none */
     buf_t in;                  /* body bytes on their way to stdin */
     int spool;                 /* chunked body, spooled; -1 = none */
@@ -56,7 +57,6 @@ typedef struct cgi {
 } cgi_t;
 
 static cgi_t *running;
-static unsigned unreaped;  /* children forked and not yet reaped */
 static unsigned max_processes = CONF_CGI_MAX_PROCESSES;
 
 void cgi_set_max_processes(int n) { max_processes = (unsigned)n; }
@@ -94,9 +94,8 @@ static void kill_child(cgi_t *g)
 /* The first path prefix, at a segment end, that has a cgi extension.
  * Returns 1 with the script found, 0 when no prefix has one, 404/403 when
  * one has but is not a runnable file. */
-static int find_script(conn_t *c, cgi_t *g)
+static int find_script(request_t *rq, cgi_t *g)
 {
-    request_t *rq = c->rq;
     const conf_scope_t *s = rq->scope;
     const char *path = rq->path.data;
     size_t len = buf_len(&rq->path);
@@ -198,17 +197,17 @@ static void env_headers(env_t *e, const http_request_t *h, const char *d)
     }
 }
 
-static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
+static void build_env(request_t *rq, cgi_t *g, env_t *e, int64_t content_length)
 {
-    request_t *rq = c->rq;
+    const conn_t *c = rq->conn;
     const http_request_t *h = &rq->h;
-    const char *d = buf_head(&c->in);
+    const char *d = request_head(rq);
     const conf_scope_t *s = rq->scope;
     buf_init(&e->b, ENV_MAX);
     e->n = 0;
     env_cstr(e, "GATEWAY_INTERFACE", "CGI/1.1");
     env_cstr(e, "SERVER_SOFTWARE", "webserv/0.1");
-    env_putf(e, "SERVER_PROTOCOL", "HTTP/1.%d", h->version_minor);
+    env_cstr(e, "SERVER_PROTOCOL", rq->fr->protocol(rq));
     if (h->host.len)
         env_put(e, "SERVER_NAME", http_span_str(d, h->host));
     else if (rq->srv->nnames)
@@ -218,7 +217,7 @@ static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
     env_putf(e, "SERVER_PORT", "%d", c->listener->addr->port);
     env_cstr(e, "REQUEST_METHOD", http_method_name(h->method));
     env_put(e, "REQUEST_URI", http_span_str(d, h->target));
-    str_t query = http_query(c);
+    str_t query = http_query(rq);
     env_put(e, "QUERY_STRING", query.ptr ? query : STR_LIT(""));
     env_cstr(e, "SCRIPT_NAME", g->script_uri);
     env_cstr(e, "SCRIPT_FILENAME", g->script);
@@ -255,65 +254,51 @@ static void build_env(conn_t *c, cgi_t *g, env_t *e, int64_t content_length)
 static void on_stdout(loop_io_t *io, uint32_t events);
 static void read_output(cgi_t *g);
 
-static void refill(conn_t *c)
+static void refill(request_t *rq)
 {
-    cgi_t *g = c->rq ? c->rq->ctx : NULL;
+    cgi_t *g = rq->ctx;
     if (g && g->out_ready)
         read_output(g);
 }
 
-static void put_hex8(char *p, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 7; i >= 0; i--, n >>= 4)
-        p[i] = hex[n & 15];
-    p[8] = '\r';
-    p[9] = '\n';
-}
-
-/* Body bytes already in place at out.mem's end + (chunked ? CHUNK_HEAD : 0). */
+/* Body bytes already in place at the end of the response's memory. */
 static void commit_body(cgi_t *g, size_t n)
 {
-    conn_t *c = g->c;
-    buf_t *m = &c->out.mem;
+    request_t *rq = g->rq;
     if (g->out_left >= 0 && (int64_t)n > g->out_left)
         n = (size_t)g->out_left;  /* past the announced length: dropped */
     if (g->out_left >= 0)
         g->out_left -= (int64_t)n;
-    if (c->rq->head_only || n == 0 || c->rq->status == 204 || c->rq->status == 304)
+    if (rq->head_only || !http_status_has_body(rq->status))
         return;
-    if (g->chunked) {
-        put_hex8(m->data + m->end, n);
-        memcpy(m->data + m->end + CHUNK_HEAD + n, "\r\n", 2);
-        m->end += CHUNK_HEAD + n + 2;
-    } else {
-        m->end += n;
-    }
+    rq->resp.mem.end += n;
 }
 
 /* Copy body bytes that arrived with the header block. */
 static void copy_body(cgi_t *g, const char *p, size_t n)
 {
-    buf_t *m = &g->c->out.mem;
+    buf_t *m = &g->rq->resp.mem;
+    buf_take(m);
     while (n) {
         size_t k = n > READ_MAX ? READ_MAX : n;
-        if (buf_reserve(m, k + CHUNK_HEAD + 2) < k + CHUNK_HEAD + 2) {
+        if (buf_reserve(m, k) < k) {
             m->failed = true;  /* body bytes would be lost: the response is not sent */
             return;
         }
-        memcpy(m->data + m->end + (g->chunked ? CHUNK_HEAD : 0), p, k);
+        memcpy(m->data + m->end, p, k);
         commit_body(g, k);
         p += k;
         n -= k;
     }
 }
 
+/* The script's header block is the response's head; a body of unknown
+ * length is framed by the protocol (chunked, or the end of the stream). */
 static void start_response(cgi_t *g, const cgi_head_t *h, int status)
 {
-    conn_t *c = g->c;
-    request_t *rq = c->rq;
-    buf_t *m = &c->out.mem;
-    http_head_start(c, status);
+    request_t *rq = g->rq;
+    buf_t *m = &rq->fields;
+    http_response_start(rq, status);
     if (h->content_type.len)
         buf_appendf(m, "Content-Type: %.*s\r\n", (int)h->content_type.len, h->content_type.ptr);
     if (h->location.len)
@@ -321,24 +306,15 @@ static void start_response(cgi_t *g, const cgi_head_t *h, int status)
     for (size_t i = 0; i < h->nfields; i++)
         buf_appendf(m, "%.*s: %.*s\r\n", (int)h->fields[i].name.len, h->fields[i].name.ptr,
                     (int)h->fields[i].value.len, h->fields[i].value.ptr);
-    bool bodyless = !http_status_has_body(status);
     g->out_left = h->content_length;
-    if (h->content_length < 0 && !bodyless && !rq->head_only) {
-        if (rq->h.version_minor == 1) {
-            buf_appends(m, "Transfer-Encoding: chunked\r\n");
-            g->chunked = true;
-        } else {
-            c->keep_alive = false;  /* HTTP/1.0: the body ends when the connection does */
-        }
-    }
-    http_head_end(c, bodyless ? -1 : h->content_length);
+    http_response_ready(rq, h->content_length);
     g->head_done = true;
 }
 
 static void fail(cgi_t *g, int status, const char *why)
 {
     log_msg(LOG_ERR, "cgi \"%s\": %s", g->script, why);
-    conn_fail(g->c, status);  /* ends the request: g is freed */
+    request_fail(g->rq, status);  /* ends the request: g is freed */
 }
 
 /* Returns false when g is gone (the request failed). */
@@ -372,7 +348,7 @@ static bool parse_head(cgi_t *g)
 
 static void finish_output(cgi_t *g)
 {
-    conn_t *c = g->c;
+    request_t *rq = g->rq;
     close_io(&g->out_io);
     if (!g->head_done) {
         if (g->redirect_pending) {
@@ -385,29 +361,27 @@ static void finish_output(cgi_t *g)
             /* copied: the redirect ends this request's CGI, and g with it */
             char uri[HTTP_MAX_URI];
             memcpy(uri, h.location.ptr, h.location.len);
-            http_internal_redirect(c, uri, h.location.len);
+            http_internal_redirect(rq, uri, h.location.len);
             return;
         }
         fail(g, 502, buf_len(&g->head) ? "incomplete response header" : "no output");
         return;
     }
-    if (g->chunked && !c->rq->head_only)
-        buf_append(&c->out.mem, "0\r\n\r\n", 5);
     if (g->out_left > 0) {
         log_msg(LOG_ERR, "cgi \"%s\": output shorter than its Content-Length", g->script);
-        c->keep_alive = false;
+        rq->keep_alive = false;
     }
-    c->out.more = false;
-    conn_wake(c);
+    rq->resp.more = false;
+    request_wake(rq);
 }
 
 static void read_output(cgi_t *g)
 {
-    conn_t *c = g->c;
+    request_t *rq = g->rq;
     while (g->out_ready && g->out_io.fd >= 0) {
         char *dst;
         size_t room;
-        buf_t *m = &c->out.mem;
+        buf_t *m = &rq->resp.mem;
         if (!g->head_done && !g->redirect_pending) {
             room = buf_reserve(&g->head, 4096);
             if (room == 0) {
@@ -418,9 +392,10 @@ static void read_output(cgi_t *g)
         } else {
             if (buf_len(m) >= OUT_HIGH)
                 break;  /* the client is slower: read again on refill */
-            if (buf_reserve(m, READ_MAX + CHUNK_HEAD + 2) < READ_MAX + CHUNK_HEAD + 2)
+            buf_take(m);
+            if (buf_reserve(m, READ_MAX) < READ_MAX)
                 break;
-            dst = m->data + m->end + (g->chunked ? CHUNK_HEAD : 0);
+            dst = m->data + m->end;
             room = READ_MAX;
         }
         ssize_t n = read(g->out_io.fd, dst, room);
@@ -457,13 +432,13 @@ static void read_output(cgi_t *g)
         g->out_ready = false;
     }
     if (g->head_done)
-        conn_wake(c);
+        request_wake(rq);
 }
 
 static void on_stdout(loop_io_t *io, uint32_t events)
 {
     cgi_t *g = io->data;
-    if (!g->c)  /* its request ended earlier in this batch */
+    if (!g->rq)  /* its request ended earlier in this batch */
         return;
     g->out_ready = true;
     if (events & (LOOP_HUP | LOOP_RDHUP | LOOP_ERR))
@@ -509,21 +484,21 @@ static void pump_input(cgi_t *g)
     if (g->in_io.fd >= 0 && g->input_done && !buf_len(&g->in) && g->spool < 0)
         close_io(&g->in_io);  /* EOF for the script */
     if (buf_len(&g->in) < before || g->in_io.fd < 0)
-        conn_wake(g->c);  /* the body reader may go on */
+        request_wake(g->rq);  /* the body reader may go on */
 }
 
 static void on_stdin(loop_io_t *io, uint32_t events)
 {
     cgi_t *g = io->data;
-    if (!g->c)
+    if (!g->rq)
         return;
     g->in_ready = true;
     pump_input(g);
 }
 
-static ssize_t stream_data(conn_t *c, const char *p, size_t len, bool last)
+static ssize_t stream_data(request_t *rq, const char *p, size_t len, bool last)
 {
-    cgi_t *g = c->rq->ctx;
+    cgi_t *g = rq->ctx;
     if (g->in_io.fd < 0)
         return (ssize_t)len;  /* stdin closed: drop the rest */
     size_t room = IN_MAX > buf_len(&g->in) ? IN_MAX - buf_len(&g->in) : 0;
@@ -535,9 +510,9 @@ static ssize_t stream_data(conn_t *c, const char *p, size_t len, bool last)
     return (ssize_t)take;
 }
 
-static void stream_done(conn_t *c)
+static void stream_done(request_t *rq)
 {
-    cgi_t *g = c->rq->ctx;
+    cgi_t *g = rq->ctx;
     g->input_done = true;
     pump_input(g);
 }
@@ -552,18 +527,19 @@ static void on_timeout(loop_timer_t *t)
     log_msg(LOG_ERR, "cgi \"%s\" (pid %d) timed out: killed", g->script, (int)g->pid);
     kill_child(g);
     if (g->head_done)
-        conn_abort(g->c);  /* the status is sent already: cut the response short */
+        request_abort(g->rq);  /* the status is sent already: cut the response short */
     else
-        conn_fail(g->c, 504);
+        request_fail(g->rq, 504);
 }
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 /* fork + execve. Returns 0, or a status (503 when no process can be made). */
-static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
+static int spawn(request_t *rq, cgi_t *g, int64_t content_length)
 {
-    if (unreaped >= max_processes) {
-        log_msg(LOG_ERR, "cgi \"%s\": %u scripts running already (cgi_max_processes)", g->script, unreaped);
+    if (process_unreaped() >= max_processes) {
+        log_msg(LOG_ERR, "cgi \"%s\": %u scripts running already (cgi_max_processes)", g->script,
+                process_unreaped());
         return 503;
     }
     int out[2], in[2] = {-1, -1};
@@ -581,7 +557,7 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
         child_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     env_t env;
-    build_env(c, g, &env, content_length);
+    build_env(rq, g, &env, content_length);
     char *envp[ENV_VARS + 1];
     for (size_t i = 0; i < env.n; i++)
         envp[i] = env.b.data + env.offs[i];
@@ -624,7 +600,7 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
         return 503;
     }
     setpgid(pid, pid);  /* also here: a kill(-pid) may come before the child's own setpgid */
-    unreaped++;
+    process_forked();
     g->pid = pid;
     g->next = running;
     if (running)
@@ -638,18 +614,18 @@ static int spawn(conn_t *c, cgi_t *g, int64_t content_length)
         g->in_io = (loop_io_t){.fd = in[1], .fn = on_stdin, .data = g};
         loop_add(&g->in_io, LOOP_OUT | LOOP_ET);
     }
-    c->out.refill = refill;  /* a producer runs: the connection waits for it */
+    rq->resp.refill = refill;  /* a producer runs: the response waits for it */
     g->timer.fn = on_timeout;
     g->timer.data = g;
-    loop_timer_set(&g->timer, (uint64_t)c->rq->scope->cgi_timeout);
+    loop_timer_set(&g->timer, (uint64_t)rq->scope->cgi_timeout);
     return 0;
 }
 
 /* ---- chunked bodies: spooled first ---- */
 
-static ssize_t spool_data(conn_t *c, const char *p, size_t len, bool last)
+static ssize_t spool_data(request_t *rq, const char *p, size_t len, bool last)
 {
-    cgi_t *g = c->rq->ctx;
+    cgi_t *g = rq->ctx;
     int rc = util_write_all(g->spool, p, len, "cgi body spool");
     if (rc)
         return -rc;
@@ -659,13 +635,13 @@ static ssize_t spool_data(conn_t *c, const char *p, size_t len, bool last)
 
 static const body_handler_t STREAM_HANDLER = {stream_data, stream_done};
 
-static void spool_done(conn_t *c)
+static void spool_done(request_t *rq)
 {
-    cgi_t *g = c->rq->ctx;
+    cgi_t *g = rq->ctx;
     lseek(g->spool, 0, SEEK_SET);
-    int rc = spawn(c, g, g->spool_size);
+    int rc = spawn(rq, g, g->spool_size);
     if (rc) {
-        conn_fail(c, rc);
+        request_fail(rq, rc);
         return;
     }
     g->input_done = true;
@@ -676,9 +652,9 @@ static const body_handler_t SPOOL_HANDLER = {spool_data, spool_done};
 
 /* ---- the request ---- */
 
-static void cleanup(conn_t *c, bool ok)
+static void cleanup(request_t *rq, bool ok)
 {
-    cgi_t *g = c->rq->ctx;
+    cgi_t *g = rq->ctx;
     if (!g)
         return;
     close_io(&g->out_io);
@@ -688,9 +664,9 @@ static void cleanup(conn_t *c, bool ok)
     loop_timer_stop(&g->timer);
     kill_child(g);  /* a script still running when its request ends */
     unlink_running(g);
-    g->c = NULL;
-    c->rq->ctx = NULL;
-    c->out.refill = NULL;
+    g->rq = NULL;
+    rq->ctx = NULL;
+    rq->resp.refill = NULL;
     loop_defer(&g->release);
 }
 
@@ -702,20 +678,19 @@ static void release(loop_task_t *t)
     free(g);
 }
 
-bool cgi_serve(conn_t *c)
+bool cgi_serve(request_t *rq)
 {
-    request_t *rq = c->rq;
     if (!rq->scope->ncgis)
         return false;
     cgi_t *g = xcalloc(1, sizeof(*g));
-    int found = find_script(c, g);
+    int found = find_script(rq, g);
     if (found != 1) {
         free(g);
         if (found)
-            http_error(c, found);
+            http_error(rq, found);
         return found != 0;
     }
-    g->c = c;
+    g->rq = rq;
     g->release.fn = release;
     g->release.data = g;
     g->spool = -1;
@@ -725,21 +700,21 @@ bool cgi_serve(conn_t *c)
     buf_init(&g->in, IN_MAX);
     rq->ctx = g;
     rq->cleanup = cleanup;
-    c->out.more = true;  /* the response comes from the script (refill: once it runs) */
+    rq->resp.more = true;  /* the response comes from the script (refill: once it runs) */
     bool body = rq->has_body && !rq->no_body;
-    if (body && rq->h.chunked) {
+    if (body && rq->h.content_length < 0) {  /* chunked: no length to give the script yet */
         g->spool = open(P_tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (g->spool < 0) {
             log_msg(LOG_ERR, "cgi body spool in %s: %s", P_tmpdir, strerror(errno));
-            http_error(c, 500);
+            http_error(rq, 500);
             return true;
         }
         rq->body = &SPOOL_HANDLER;
         return true;
     }
-    int rc = spawn(c, g, body ? rq->h.content_length : -1);
+    int rc = spawn(rq, g, body ? rq->h.content_length : -1);
     if (rc) {
-        http_error(c, rc);
+        http_error(rq, rc);
         return true;
     }
     if (body)
@@ -752,8 +727,7 @@ void cgi_reap(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (unreaped)
-            unreaped--;
+        process_reaped();
         for (cgi_t *g = running; g; g = g->next)
             if (g->pid == pid) {
                 g->exited = true;
@@ -762,8 +736,6 @@ void cgi_reap(void)
             }
     }
 }
-
-bool cgi_children(void) { return unreaped > 0; }
 
 void cgi_kill_all(void)
 {

@@ -5,18 +5,15 @@
 
 #include <stdbool.h>
 
-#include "conn.h"
+#include "request.h"
 
 /* If the request path names a script with a `cgi` extension of its
  * location, run it (or prepare 404/503) and return true; else false. */
-bool cgi_serve(conn_t *c);
+bool cgi_serve(request_t *rq);
 /* At most this many scripts run at once in a worker; more answer 503. */
 void cgi_set_max_processes(int n);
 /* SIGCHLD: reap every exited child (no zombie, ever). */
 void cgi_reap(void);
-/* Children not reaped yet: while there are, a forked child may hold
- * copies of any descriptor until its execve closes them. */
-bool cgi_children(void);
 /* Kill every running CGI (the worker is exiting). */
 void cgi_kill_all(void);
 

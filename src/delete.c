@@ -29,29 +29,29 @@ static int target_path(request_t *rq, char *out, size_t len)
     return (size_t)snprintf(out, len, "%s%s", s->root, path) < len ? 0 : -1;
 }
 
-void delete_serve(conn_t *c)
+void delete_serve(request_t *rq)
 {
     char file[8192 + 4096];
-    if (target_path(c->rq, file, sizeof(file)) != 0) {
-        http_error(c, 414);
+    if (target_path(rq, file, sizeof(file)) != 0) {
+        http_error(rq, 414);
         return;
     }
     struct stat st;
     if (lstat(file, &st) != 0) {
-        http_error(c, errno == ENOENT || errno == ENOTDIR ? 404 : 403);
+        http_error(rq, errno == ENOENT || errno == ENOTDIR ? 404 : 403);
         return;
     }
     if (S_ISDIR(st.st_mode)) {
-        http_error(c, 403);
+        http_error(rq, 403);
         return;
     }
     if (unlink(file) != 0) {
         int err = errno;
         log_msg(LOG_ERR, "unlink \"%s\": %s", file, strerror(err));
-        http_error(c, err == ENOENT ? 404 : err == EBUSY || err == ETXTBSY ? 409 : err == EACCES || err == EPERM ? 403 : 500);
+        http_error(rq, err == ENOENT ? 404 : err == EBUSY || err == ETXTBSY ? 409 : err == EACCES || err == EPERM ? 403 : 500);
         return;
     }
     filecache_changed();
-    http_head_start(c, 204);
-    http_head_end(c, -1);
+    http_response_start(rq, 204);
+    http_response_ready(rq, -1);
 }

@@ -2,8 +2,8 @@
 #ifndef WEBSERV_DELETE_H
 #define WEBSERV_DELETE_H
 
-#include "conn.h"
+#include "request.h"
 
-void delete_serve(conn_t *c);
+void delete_serve(request_t *rq);
 
 #endif

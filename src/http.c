@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "conn.h"
 #include "log.h"
 #include "mime.h"
 #include "path.h"
@@ -67,7 +68,7 @@ const char *http_reason(int status)
  * rebuilt when the second changes. Every response names its type (from the
  * extension, or the script's): nosniff makes browsers keep to it rather
  * than guess a script or a page from the bytes of an upload. */
-static const char *server_and_date(size_t *len)
+const char *http_common_fields(size_t *len)
 {
     static char line[128];
     static size_t n;
@@ -84,29 +85,18 @@ static const char *server_and_date(size_t *len)
 
 bool http_status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
 
-void http_head_start(conn_t *c, int status)
+void http_response_start(request_t *rq, int status)
 {
-    buf_t *m = &c->out.mem;
-    if (c->rq->error_status)  /* an error_page: whatever served it, the status is the error's */
-        status = c->rq->error_status;
-    c->rq->status = status;
-    char line[64];
-    size_t n;
-    if (status == 200) {  /* the hot path: no formatting */
-        memcpy(line, "HTTP/1.1 200 OK\r\n", n = 17);
-    } else {
-        int k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, http_reason(status));
-        n = k < 0 ? 0 : (size_t)k < sizeof(line) ? (size_t)k : sizeof(line) - 1;
-    }
-    size_t dlen;
-    const char *date = server_and_date(&dlen);
-    if (buf_append(m, line, n) == 0)
-        buf_append(m, date, dlen);
+    if (rq->error_status)  /* an error_page: whatever served it, the status is the error's */
+        status = rq->error_status;
+    rq->status = status;
+    rq->resp.started = true;
+    rq->resp.fields_from = rq->fields.end;
 }
 
-int http_add_header(conn_t *c, const char *fmt, ...)
+int http_add_header(request_t *rq, const char *fmt, ...)
 {
-    buf_t *x = &c->rq->extra;
+    buf_t *x = &rq->fields;
     size_t before = x->end;
     va_list ap;
     va_start(ap, fmt);
@@ -117,66 +107,34 @@ int http_add_header(conn_t *c, const char *fmt, ...)
     return rc;
 }
 
-/* Decimal digits of v into the end of out (which has room for 20); returns the start. */
-static char *format_u64(uint64_t v, char *end)
+void http_response_ready(request_t *rq, int64_t content_length)
 {
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return end;
+    rq->resp.length = http_status_has_body(rq->status) ? content_length : -1;
+    rq->resp.ready = true;
 }
 
-void http_head_end(conn_t *c, int64_t content_length)
+static const conf_server_t *default_server(const request_t *rq) { return rq->conn->listener->servers[0]; }
+
+static const conf_scope_t *current_scope(const request_t *rq)
 {
-    buf_t *m = &c->out.mem;
-    request_t *rq = c->rq;
-    if (request_skips_body(rq))
-        c->keep_alive = false;  /* its body will not be read: say so */
-    if (buf_len(&rq->extra))
-        buf_append(m, buf_head(&rq->extra), buf_len(&rq->extra));
-    if (content_length >= 0 && http_status_has_body(rq->status)) {
-        char tmp[48] = "Content-Length: ";
-        char digits[24];
-        char *d = format_u64((uint64_t)content_length, digits + sizeof(digits));
-        size_t dl = (size_t)(digits + sizeof(digits) - d);
-        memcpy(tmp + 16, d, dl);
-        memcpy(tmp + 16 + dl, "\r\n", 2);
-        buf_append(m, tmp, 16 + dl + 2);
-    }
-    if (!c->keep_alive)
-        buf_append(m, "Connection: close\r\n\r\n", 21);
-    else if (c->rq->h.version_minor == 0)
-        buf_append(m, "Connection: keep-alive\r\n\r\n", 26);
-    else
-        buf_append(m, "\r\n", 2);
-    c->out.head_len = buf_len(m);
+    return rq->scope ? rq->scope : &default_server(rq)->s;
 }
 
-static const conf_server_t *default_server(conn_t *c) { return c->listener->servers[0]; }
-
-static const conf_scope_t *current_scope(conn_t *c)
+str_t http_query(const request_t *rq)
 {
-    return c->rq->scope ? c->rq->scope : &default_server(c)->s;
-}
-
-str_t http_query(const conn_t *c)
-{
-    const request_t *rq = c->rq;
     if (!rq->query.len)
         return STR_NULL;
-    const char *base = rq->rewritten ? buf_head(&rq->target) : buf_head(&c->in);
+    const char *base = rq->rewritten ? buf_head(&rq->target) : request_head(rq);
     return (str_t){base + rq->query.off, rq->query.len};
 }
 
-static void dispatch(conn_t *c);
-static int set_path(conn_t *c, str_t raw);
+static void dispatch(request_t *rq);
+static int set_path(request_t *rq, str_t raw);
 
 /* Make `uri` (raw: still percent-encoded, maybe with a query) the
  * request's URI. Returns 0, or -1 when it is not a valid path. */
-static int set_target(conn_t *c, const char *uri, size_t len)
+static int set_target(request_t *rq, const char *uri, size_t len)
 {
-    request_t *rq = c->rq;
     buf_t *t = &rq->target;
     t->start = t->end = 0;
     if (len == 0 || buf_append(t, uri, len) != 0)
@@ -186,29 +144,28 @@ static int set_target(conn_t *c, const char *uri, size_t len)
     size_t plen = q ? (size_t)(q - u) : len;
     rq->rewritten = true;
     rq->query = q ? (http_span_t){(uint32_t)plen + 1, (uint32_t)(len - plen - 1)} : (http_span_t){0, 0};
-    return set_path(c, (str_t){u, plen});
+    return set_path(rq, (str_t){u, plen});
 }
 
 #define MAX_INTERNAL_REDIRECTS 10
 
 /* The URI changed: route the request again. */
-static void restart(conn_t *c)
+static void restart(request_t *rq)
 {
-    if (++c->rq->redirects > MAX_INTERNAL_REDIRECTS) {
-        log_msg(LOG_ERR, "too many internal redirects at \"%s\"", c->rq->path.data);
-        http_error(c, 500);
+    if (++rq->redirects > MAX_INTERNAL_REDIRECTS) {
+        log_msg(LOG_ERR, "too many internal redirects at \"%s\"", rq->path.data);
+        http_error(rq, 500);
         return;
     }
-    dispatch(c);
+    dispatch(rq);
 }
 
 /* Serve the error_page for `status` as if its URI had been requested
  * (with GET, no body): its location's rules and handler apply, and the
  * response keeps the error's status. Returns -1 when there is none. */
-static int error_page(conn_t *c, int status)
+static int error_page(request_t *rq, int status)
 {
-    request_t *rq = c->rq;
-    const conf_scope_t *s = current_scope(c);
+    const conf_scope_t *s = current_scope(rq);
     const conf_error_page_t *ep = NULL;
     for (size_t i = 0; i < s->nerror_pages && !ep; i++)
         if (s->error_pages[i].code == status)
@@ -216,27 +173,27 @@ static int error_page(conn_t *c, int status)
     if (!ep)
         return -1;
     if (ep->uri[0] != '/') {  /* a URL: redirect the client there, as nginx does */
-        rq->extra.start = rq->extra.end = 0;
-        if (http_add_header(c, "Location: %s\r\nContent-Type: text/html\r\n", ep->uri) != 0)
+        rq->fields.start = rq->fields.end = 0;
+        if (http_add_header(rq, "Location: %s\r\nContent-Type: text/html\r\n", ep->uri) != 0)
             return -1;
-        http_head_start(c, 302);
-        http_head_end(c, 0);
+        http_response_start(rq, 302);
+        http_response_ready(rq, 0);
         return 0;
     }
-    conn_end_handler(c, false);  /* what failed lets go of its resources first */
+    request_end_handler(rq, false);  /* what failed lets go of its resources first */
     rq->error_status = http_status_sent(status);
-    rq->error_extra = buf_len(&rq->extra);
+    rq->error_fields = buf_len(&rq->fields);
     rq->no_body = true;
     rq->h.method = rq->head_only ? HTTP_HEAD : HTTP_GET;
     if (!rq->srv)  /* an error before routing (a bad request line) */
-        rq->srv = default_server(c);
-    if (set_target(c, ep->uri, strlen(ep->uri)) != 0)
+        rq->srv = default_server(rq);
+    if (set_target(rq, ep->uri, strlen(ep->uri)) != 0)
         return -1;
-    dispatch(c);
+    dispatch(rq);
     return 0;
 }
 
-static void builtin_page(conn_t *c, int status)
+static void builtin_page(request_t *rq, int status)
 {
     char body[600];
     const char *detail = status == HTTP_PLAIN_ON_TLS     ? "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
@@ -250,36 +207,37 @@ static void builtin_page(conn_t *c, int status)
                      "<center><h1>%d %s</h1></center>\r\n%s<hr><center>webserv</center>\r\n</body>\r\n</html>\r\n",
                      status, reason, status, reason, detail);
     bool body_allowed = http_status_has_body(status);
-    http_head_start(c, status);
+    http_response_start(rq, status);
     if (body_allowed)
-        buf_appends(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n");
-    http_head_end(c, body_allowed ? n : -1);
-    if (!c->rq->head_only && body_allowed)
-        buf_append(&c->out.mem, body, (size_t)n);
+        buf_appends(&rq->fields, "Content-Type: text/html; charset=utf-8\r\n");
+    http_response_ready(rq, body_allowed ? n : -1);
+    if (!rq->head_only && body_allowed) {
+        buf_take(&rq->resp.mem);
+        buf_append(&rq->resp.mem, body, (size_t)n);
+    }
 }
 
-void http_error(conn_t *c, int status)
+void http_error(request_t *rq, int status)
 {
-    request_t *rq = c->rq;
-    out_reset(&c->out);
+    response_reset(rq);
     if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 || status == 505 ||
         status == 501 || status == 411 || http_status_sent(status) != status)
-        c->keep_alive = false;  /* framing may be lost: nginx closes too */
+        rq->keep_alive = false;  /* framing may be lost: nginx closes too */
     if (rq->error_status) {
         /* the error page itself failed: the built-in page of the first error */
         status = rq->error_status;
-        rq->extra.end = rq->extra.start + rq->error_extra;
-    } else if (error_page(c, status) == 0) {
+        rq->fields.end = rq->fields.start + rq->error_fields;
+    } else if (error_page(rq, status) == 0) {
         return;
     }
-    out_reset(&c->out);
-    builtin_page(c, status);
+    response_reset(rq);
+    builtin_page(rq, status);
 }
 
-static void method_not_allowed(conn_t *c, unsigned methods)
+static void method_not_allowed(request_t *rq, unsigned methods)
 {
     static const int order[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE};
-    buf_t *x = &c->rq->extra;
+    buf_t *x = &rq->fields;
     size_t mark = x->end;
     int rc = buf_appends(x, "Allow: ");
     const char *sep = "";
@@ -291,20 +249,20 @@ static void method_not_allowed(conn_t *c, unsigned methods)
     rc |= buf_appends(x, "\r\n");
     if (rc)
         x->end = mark;
-    http_error(c, 405);
+    http_error(rq, 405);
 }
 
-static void do_return(conn_t *c, const conf_scope_t *s)
+static void do_return(request_t *rq, const conf_scope_t *s)
 {
     int code = s->return_code;
     const char *text = s->return_text;
     size_t len = text ? strlen(text) : 0;
     if (text && s->return_expr.has_vars) {  /* built for this request */
-        buf_t *v = &c->rq->value;
+        buf_t *v = &rq->value;
         v->start = v->end = 0;
-        if (var_eval(&s->return_expr, c, v) != 0) {
+        if (var_eval(&s->return_expr, rq, v) != 0) {
             log_msg(LOG_ERR, "the value of \"return\" is over %zu bytes", v->limit);
-            http_error(c, 500);
+            http_error(rq, 500);
             return;
         }
         text = buf_len(v) ? buf_head(v) : "";
@@ -312,85 +270,83 @@ static void do_return(conn_t *c, const conf_scope_t *s)
     }
     bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
     if (redirect && text) {
-        if (http_add_header(c, "Location: %.*s\r\n", (int)len, text) != 0) {
-            http_error(c, 500);
+        if (http_add_header(rq, "Location: %.*s\r\n", (int)len, text) != 0) {
+            http_error(rq, 500);
             return;
         }
-        http_error(c, code);  /* a small HTML body, as nginx sends */
+        http_error(rq, code);  /* a small HTML body, as nginx sends */
         return;
     }
     if (!text && code >= 400) {
-        http_error(c, code);
+        http_error(rq, code);
         return;
     }
     if (!http_status_has_body(code))
         len = 0;
-    http_head_start(c, code);
+    http_response_start(rq, code);
     if (len)
-        buf_appends(&c->out.mem, "Content-Type: text/plain; charset=utf-8\r\n");
-    http_head_end(c, (int64_t)len);
-    if (!c->rq->head_only && len) {  /* from the configuration or the request: both outlive the response */
-        c->out.body = text;
-        c->out.body_len = len;
+        buf_appends(&rq->fields, "Content-Type: text/plain; charset=utf-8\r\n");
+    http_response_ready(rq, (int64_t)len);
+    if (!rq->head_only && len) {  /* from the configuration or the request: both outlive the response */
+        rq->resp.body = text;
+        rq->resp.body_len = len;
     }
 }
 
 /* Route the normalized path in rq->path and run its handler. */
-static void dispatch(conn_t *c)
+static void dispatch(request_t *rq)
 {
-    request_t *rq = c->rq;
     http_request_t *h = &rq->h;
     size_t n = buf_len(&rq->path);
     rq->loc = conf_find_location(rq->srv, rq->path.data, n);
     const conf_scope_t *s = rq->scope = rq->loc ? &rq->loc->s : &rq->srv->s;
     if (s->keepalive_timeout == 0)  /* as in nginx: keep-alive disabled */
-        c->keep_alive = false;
+        rq->keep_alive = false;
 
     if (!(s->methods & (unsigned)h->method)) {
-        method_not_allowed(c, s->methods);
+        method_not_allowed(rq, s->methods);
         return;
     }
     if (!rq->no_body) {
         if ((h->method == HTTP_POST || h->method == HTTP_PUT) && !rq->has_body && h->content_length < 0) {
-            http_error(c, 411);
+            http_error(rq, 411);
             return;
         }
         if (s->client_max_body_size && h->content_length > s->client_max_body_size) {
-            log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", c->peer,
+            log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", rq->conn->peer,
                     (long long)h->content_length, (long long)s->client_max_body_size);
-            http_error(c, 413);
+            http_error(rq, 413);
             return;
         }
     }
     if (s->return_code != CONF_UNSET) {
-        do_return(c, s);
+        do_return(rq, s);
         return;
     }
-    if (cgi_serve(c))
+    if (cgi_serve(rq))
         return;
     switch (h->method) {
     case HTTP_GET:
     case HTTP_HEAD:
-        static_serve(c);
+        static_serve(rq);
         return;
     case HTTP_DELETE:
-        delete_serve(c);
+        delete_serve(rq);
         return;
     default:  /* POST, PUT */
         if (s->upload_store) {
-            upload_start(c);
+            upload_start(rq);
             return;
         }
         /* nothing here takes a body: name what does work */
-        method_not_allowed(c, s->methods & ~(unsigned)(HTTP_POST | HTTP_PUT));
+        method_not_allowed(rq, s->methods & ~(unsigned)(HTTP_POST | HTTP_PUT));
         return;
     }
 }
 
 /* Decode and normalize a raw URI path into rq->path. Returns 0 or -1 (400). */
-static int set_path(conn_t *c, str_t raw)
+static int set_path(request_t *rq, str_t raw)
 {
-    request_t *rq = c->rq;
     if (raw.len == 0)
         raw = STR_LIT("/");
     rq->path.start = rq->path.end = 0;  /* path_normalize writes from data[0] */
@@ -398,7 +354,7 @@ static int set_path(conn_t *c, str_t raw)
         return -1;
     long n = path_normalize(raw, rq->path.data);
     if (n < 0) {
-        log_msg(LOG_INFO, "client %s: bad request path \"%.*s\"", c->peer, (int)(raw.len > 200 ? 200 : raw.len),
+        log_msg(LOG_INFO, "client %s: bad request path \"%.*s\"", rq->conn->peer, (int)(raw.len > 200 ? 200 : raw.len),
                 raw.ptr);
         return -1;
     }
@@ -406,57 +362,52 @@ static int set_path(conn_t *c, str_t raw)
     return 0;
 }
 
-void http_handle(conn_t *c)
+void http_handle(request_t *rq)
 {
-    request_t *rq = c->rq;
     http_request_t *h = &rq->h;
-    const char *d = buf_head(&c->in);
-    c->keep_alive = h->keep_alive && !c->shutting_down;
+    conn_t *c = rq->conn;
+    const char *d = request_head(rq);
     rq->head_only = h->method == HTTP_HEAD;
-    rq->has_body = h->chunked || h->content_length > 0;
-    rq->body_left = h->content_length > 0 ? h->content_length : 0;
     rq->query = h->query;
 
     listener_t *l = c->listener;
     rq->srv = h->host.len ? conf_find_server(l->servers, l->nservers, d + h->host.off, h->host.len)
-                          : default_server(c);
+                          : default_server(rq);
     /* after routing: the server Host chose decides, and a HEAD gets no body */
     int refused = c->plain_on_tls ? HTTP_PLAIN_ON_TLS : c->tls ? tls_check_client(c, rq->srv) : 0;
     if (refused) {
-        c->linger = true;
-        http_error(c, refused);
+        http_error(rq, refused);
         return;
     }
-    if (set_path(c, http_span_str(d, h->path)) != 0) {
-        http_error(c, 400);
+    if (set_path(rq, http_span_str(d, h->path)) != 0) {
+        http_error(rq, 400);
         return;
     }
-    dispatch(c);
+    dispatch(rq);
 }
 
-void http_internal_redirect(conn_t *c, const char *uri, size_t len)
+void http_internal_redirect(request_t *rq, const char *uri, size_t len)
 {
-    request_t *rq = c->rq;
-    conn_end_handler(c, false);
-    out_reset(&c->out);
+    request_end_handler(rq, false);
+    response_reset(rq);
     rq->no_body = true;  /* a GET: what is left of the body is read and dropped */
     rq->h.method = rq->head_only ? HTTP_HEAD : HTTP_GET;
-    if (set_target(c, uri, len) != 0)
-        http_error(c, 400);
+    if (set_target(rq, uri, len) != 0)
+        http_error(rq, 400);
     else
-        restart(c);
-    conn_wake(c);
+        restart(rq);
+    request_wake(rq);
 }
 
-void http_serve_index(conn_t *c, const char *name)
+void http_serve_index(request_t *rq, const char *name)
 {
-    buf_t *p = &c->rq->path;
+    buf_t *p = &rq->path;
     if (buf_append(p, name, strlen(name) + 1) != 0) {
-        http_error(c, 414);
+        http_error(rq, 414);
         return;
     }
     p->end--;  /* the NUL stays out of the length */
-    restart(c);
+    restart(rq);
 }
 
 /* Memory for a format compiled once and kept for the process's life. */
@@ -487,15 +438,14 @@ static const var_expr_t *combined_format(void)
     return &e;
 }
 
-void http_log_access(conn_t *c)
+void http_log_access(request_t *rq)
 {
-    request_t *rq = c->rq;
-    const conf_scope_t *s = current_scope(c);
+    const conf_scope_t *s = current_scope(rq);
     if (!rq || s->access_log_fd < 0)
         return;
     char line[4096];
     buf_t b = {.data = line, .cap = sizeof(line), .limit = sizeof(line)};
-    if (var_eval_log(combined_format(), c, &b, 1024) != 0) {  /* too long: end the line anyway */
+    if (var_eval_log(combined_format(), rq, &b, 1024) != 0) {  /* too long: end the line anyway */
         b.end = b.cap - 1;
         line[b.end++] = '\n';
     }

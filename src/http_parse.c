@@ -50,13 +50,18 @@ static const struct {
     {"if-modified-since", 17, N_KNOWN, HTTP_H_IF_MODIFIED_SINCE},
 };
 
+#define NAME_LEN_MAX 17
+/* Where the names of each length start in NAMES (sorted by length): a
+ * header is compared only with the names as long as it. */
+static const unsigned char NAMES_BY_LEN[NAME_LEN_MAX + 2] = {0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 5, 7, 7, 8, 9, 10, 10, 10, 12};
+_Static_assert(sizeof(NAMES) / sizeof(NAMES[0]) == 12, "NAMES_BY_LEN counts the names of each length");
+
 static int name_kind(str_t name, int *known)
 {
-    for (size_t i = 0; i < sizeof(NAMES) / sizeof(NAMES[0]); i++) {
-        if (NAMES[i].len > name.len)
-            break;
-        if (NAMES[i].len == name.len && (name.ptr[0] | 0x20) == NAMES[i].name[0] &&
-            strncasecmp(name.ptr, NAMES[i].name, name.len) == 0) {
+    if (name.len > NAME_LEN_MAX)
+        return N_OTHER;
+    for (size_t i = NAMES_BY_LEN[name.len]; i < NAMES_BY_LEN[name.len + 1]; i++) {
+        if ((name.ptr[0] | 0x20) == NAMES[i].name[0] && strncasecmp(name.ptr, NAMES[i].name, name.len) == 0) {
             *known = NAMES[i].known;
             return NAMES[i].kind;
         }

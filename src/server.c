@@ -24,6 +24,7 @@
 #include "cgi.h"
 #include "clock.h"
 #include "conn.h"
+#include "h1.h"
 #include "filecache.h"
 #include "log.h"
 #include "loop.h"
@@ -128,8 +129,10 @@ int server_listen(conf_t *conf)
             l->ssl |= a->ssl;
         }
     }
-    for (size_t i = 0; i < nlisteners; i++)
+    for (size_t i = 0; i < nlisteners; i++) {
         listeners[i].transport = listeners[i].ssl ? &transport_tls : &transport_plain;
+        listeners[i].protocol = &protocol_h1;
+    }
     for (size_t i = 0; i < nlisteners; i++) {
         if (open_listener(&listeners[i], conf->worker_processes) != 0) {
             fprintf(stderr, "webserv: cannot listen on %s: %s\n", listeners[i].addr->text, strerror(errno));

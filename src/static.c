@@ -52,13 +52,13 @@ static bool etag_matches(str_t header, const char *etag)
     return false;
 }
 
-static bool not_modified(conn_t *c, const struct stat *st, const char *etag)
+static bool not_modified(const request_t *rq, const struct stat *st, const char *etag)
 {
-    const char *d = buf_head(&c->in);
-    str_t inm = http_header(&c->rq->h, d, HTTP_H_IF_NONE_MATCH);
+    const char *d = request_head(rq);
+    str_t inm = http_header(&rq->h, d, HTTP_H_IF_NONE_MATCH);
     if (inm.ptr)
         return etag_matches(inm, etag);
-    str_t ims = http_header(&c->rq->h, d, HTTP_H_IF_MODIFIED_SINCE);
+    str_t ims = http_header(&rq->h, d, HTTP_H_IF_MODIFIED_SINCE);
     if (ims.ptr) {
         time_t t = http_date_parse(ims.ptr, ims.len);
         return t >= 0 && st->st_mtime <= t;
@@ -120,9 +120,9 @@ static int parse_range(str_t r, off_t size, off_t *first, off_t *last)
 }
 
 /* If-Range: the range applies only when the validator still matches. */
-static bool if_range_ok(conn_t *c, const struct stat *st, const char *etag)
+static bool if_range_ok(const request_t *rq, const struct stat *st, const char *etag)
 {
-    str_t ir = http_header(&c->rq->h, buf_head(&c->in), HTTP_H_IF_RANGE);
+    str_t ir = http_header(&rq->h, request_head(rq), HTTP_H_IF_RANGE);
     if (!ir.ptr)
         return true;
     ir = str_trim(ir);
@@ -132,27 +132,25 @@ static bool if_range_ok(conn_t *c, const struct stat *st, const char *etag)
     return t >= 0 && t == st->st_mtime;
 }
 
-void static_send(conn_t *c, int status, fc_entry_t *e)
+void static_send(request_t *rq, int status, fc_entry_t *e)
 {
-    request_t *rq = c->rq;
-    out_t *o = &c->out;
     const struct stat *st = &e->st;
     off_t first = 0, last = st->st_size - 1;
     if (status == 200 && !rq->error_status) {
-        if (not_modified(c, st, e->etag)) {
-            filecache_release(e);
-            http_head_start(c, 304);
-            buf_append(&o->mem, e->fields + e->validators_off, e->validators_len);
-            http_head_end(c, -1);
+        if (not_modified(rq, st, e->etag)) {
+            http_response_start(rq, 304);
+            rq->resp.cached_fields = (str_t){e->fields + e->validators_off, e->validators_len};
+            rq->resp.entry = e;  /* holds the fields */
+            http_response_ready(rq, -1);
             return;
         }
-        str_t range = http_header(&rq->h, buf_head(&c->in), HTTP_H_RANGE);
-        if (range.ptr && if_range_ok(c, st, e->etag)) {
+        str_t range = http_header(&rq->h, request_head(rq), HTTP_H_RANGE);
+        if (range.ptr && if_range_ok(rq, st, e->etag)) {
             int rr = parse_range(range, st->st_size, &first, &last);
             if (rr < 0) {
-                http_add_header(c, "Content-Range: bytes */%lld\r\n", (long long)st->st_size);
+                http_add_header(rq, "Content-Range: bytes */%lld\r\n", (long long)st->st_size);
                 filecache_release(e);
-                http_error(c, 416);
+                http_error(rq, 416);
                 return;
             }
             if (rr > 0)
@@ -160,18 +158,18 @@ void static_send(conn_t *c, int status, fc_entry_t *e)
         }
     }
     off_t len = st->st_size ? last - first + 1 : 0;
-    http_head_start(c, status);
+    http_response_start(rq, status);
     /* an error page has the error's status: no validators, so no 304 or range */
-    buf_append(&o->mem, e->fields, rq->error_status ? e->validators_off : e->fields_len);
+    rq->resp.cached_fields = (str_t){e->fields, rq->error_status ? e->validators_off : e->fields_len};
     if (status == 206)
-        buf_appendf(&o->mem, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
+        buf_appendf(&rq->fields, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
                     (long long)st->st_size);
-    http_head_end(c, len);
+    http_response_ready(rq, len);
     if (rq->head_only || len == 0) {
-        filecache_release(e);
+        rq->resp.entry = e;  /* holds the fields */
         return;
     }
-    out_send_entry(o, e, first, len);
+    response_send_entry(rq, e, first, len);
 }
 
 static int open_status(int err)
@@ -194,12 +192,11 @@ static int open_status(int err)
 }
 
 /* A directory URI without its trailing slash: redirect to the slashed form. */
-static void redirect_slash(conn_t *c)
+static void redirect_slash(request_t *rq)
 {
-    request_t *rq = c->rq;
-    buf_t *x = &rq->extra;
+    buf_t *x = &rq->fields;
     size_t mark = x->end;
-    str_t q = http_query(c);
+    str_t q = http_query(rq);
     int rc = buf_appends(x, "Location: ");
     rc |= path_url_encode(x, rq->path.data, buf_len(&rq->path));
     rc |= buf_append(x, "/", 1);
@@ -210,18 +207,17 @@ static void redirect_slash(conn_t *c)
     rc |= buf_append(x, "\r\n", 2);
     if (rc) {
         x->end = mark;
-        http_error(c, 500);
+        http_error(rq, 500);
         return;
     }
-    http_error(c, 301);
+    http_error(rq, 301);
 }
 
-static void serve_directory(conn_t *c)
+static void serve_directory(request_t *rq)
 {
-    request_t *rq = c->rq;
     const conf_scope_t *s = rq->scope;
     if (rq->path.data[buf_len(&rq->path) - 1] != '/') {
-        redirect_slash(c);
+        redirect_slash(rq);
         return;
     }
     for (size_t i = 0; i < s->nindex; i++) {
@@ -231,28 +227,27 @@ static void serve_directory(conn_t *c)
         if (!e) {
             if (errno == ENOENT || errno == ENOTDIR)
                 continue;
-            http_error(c, open_status(errno));
+            http_error(rq, open_status(errno));
             return;
         }
         bool regular = S_ISREG(e->st.st_mode);
         filecache_release(e);
         if (regular) {  /* served as if its URI had been requested: a script runs */
-            http_serve_index(c, s->index[i]);
+            http_serve_index(rq, s->index[i]);
             return;
         }
     }
     if (s->autoindex && build_fspath(rq, NULL) == 0) {
-        autoindex_serve(c, rq->fspath.data);
+        autoindex_serve(rq, rq->fspath.data);
         return;
     }
-    http_error(c, 403);
+    http_error(rq, 403);
 }
 
-void static_serve(conn_t *c)
+void static_serve(request_t *rq)
 {
-    request_t *rq = c->rq;
     if (build_fspath(rq, NULL) != 0) {
-        http_error(c, 414);
+        http_error(rq, 414);
         return;
     }
     fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
@@ -260,18 +255,18 @@ void static_serve(conn_t *c)
         int err = errno;
         if (err != ENOENT && err != ENOTDIR)
             log_msg(LOG_ERR, "open \"%s\": %s", rq->fspath.data, strerror(err));
-        http_error(c, open_status(err));
+        http_error(rq, open_status(err));
         return;
     }
     if (S_ISDIR(e->st.st_mode)) {
         filecache_release(e);
-        serve_directory(c);
+        serve_directory(rq);
         return;
     }
     if (!S_ISREG(e->st.st_mode)) {
         filecache_release(e);
-        http_error(c, 403);
+        http_error(rq, 403);
         return;
     }
-    static_send(c, 200, e);
+    static_send(rq, 200, e);
 }

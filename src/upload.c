@@ -151,9 +151,9 @@ static const multipart_cb_t MULTIPART_CB = {part_begin, part_data, part_end};
 
 /* ---- body handler ---- */
 
-static ssize_t upload_data(conn_t *c, const char *p, size_t len, bool last)
+static ssize_t upload_data(request_t *rq, const char *p, size_t len, bool last)
 {
-    upload_t *up = c->rq->ctx;
+    upload_t *up = rq->ctx;
     if (up->multipart) {
         ssize_t n = multipart_feed(up->mp, p, len, last, &MULTIPART_CB, up);
         return n < 0 ? -(ssize_t)up->mp->status : n;
@@ -209,9 +209,8 @@ static int stored_uri(buf_t *b, const char *prefix, const char *name)
 }
 
 /* 201 with the first file's URI in Location and a list of all of them. */
-static void respond_created(conn_t *c, upload_t *up)
+static void respond_created(request_t *rq, upload_t *up)
 {
-    request_t *rq = c->rq;
     const char *prefix = rq->loc && !rq->loc->exact ? rq->loc->prefix : "/";
     buf_t uri, body;
     buf_init(&uri, 2 * HTTP_MAX_URI);
@@ -234,25 +233,27 @@ static void respond_created(conn_t *c, upload_t *up)
     }
     uri.start = uri.end = 0;
     if (stored_uri(&uri, prefix, up->files[0].name) != 0 ||
-        http_add_header(c, "Location: %.*s\r\n", (int)buf_len(&uri), buf_head(&uri)) != 0) {
+        http_add_header(rq, "Location: %.*s\r\n", (int)buf_len(&uri), buf_head(&uri)) != 0) {
         log_msg(LOG_ERR, "upload: the 201 response does not fit its buffers");
         buf_free(&uri);
         buf_free(&body);
-        http_error(c, 500);
+        http_error(rq, 500);
         return;
     }
-    http_head_start(c, 201);
-    buf_appends(&c->out.mem, "Content-Type: text/html; charset=utf-8\r\n");
-    http_head_end(c, (int64_t)buf_len(&body));
-    if (!rq->head_only)
-        buf_append(&c->out.mem, buf_head(&body), buf_len(&body));
+    http_response_start(rq, 201);
+    buf_appends(&rq->fields, "Content-Type: text/html; charset=utf-8\r\n");
+    http_response_ready(rq, (int64_t)buf_len(&body));
+    if (!rq->head_only) {
+        buf_take(&rq->resp.mem);
+        buf_append(&rq->resp.mem, buf_head(&body), buf_len(&body));
+    }
     buf_free(&uri);
     buf_free(&body);
 }
 
-static void upload_done(conn_t *c)
+static void upload_done(request_t *rq)
 {
-    upload_t *up = c->rq->ctx;
+    upload_t *up = rq->ctx;
     int rc = close_file(up);
     if (!rc && up->nfiles == 0)
         rc = 400;  /* a form without a file */
@@ -263,20 +264,20 @@ static void upload_done(conn_t *c)
     if (!rc)
         rc = commit(up);
     if (rc) {
-        conn_fail(c, rc);
+        request_fail(rq, rc);
         return;
     }
-    if (up->replaced && c->rq->h.method == HTTP_PUT) {
-        http_head_start(c, 204);
-        http_head_end(c, -1);
+    if (up->replaced && rq->h.method == HTTP_PUT) {
+        http_response_start(rq, 204);
+        http_response_ready(rq, -1);
         return;
     }
-    respond_created(c, up);
+    respond_created(rq, up);
 }
 
-static void upload_cleanup(conn_t *c, bool ok)
+static void upload_cleanup(request_t *rq, bool ok)
 {
-    upload_t *up = c->rq->ctx;
+    upload_t *up = rq->ctx;
     if (!up)
         return;
     if (up->fd >= 0)
@@ -291,10 +292,9 @@ static void upload_cleanup(conn_t *c, bool ok)
 
 static const body_handler_t UPLOAD_HANDLER = {upload_data, upload_done};
 
-void upload_start(conn_t *c)
+void upload_start(request_t *rq)
 {
-    request_t *rq = c->rq;
-    const char *d = buf_head(&c->in);
+    const char *d = request_head(rq);
     str_t ctype = http_header(&rq->h, d, HTTP_H_CONTENT_TYPE);
     bool multipart = ctype.ptr && ctype.len >= 10 && strncasecmp(ctype.ptr, "multipart/", 10) == 0;
     char name[UPLOAD_NAME_MAX + 1] = "";
@@ -302,7 +302,7 @@ void upload_start(conn_t *c)
         const char *path = rq->path.data;
         size_t len = buf_len(&rq->path);
         if (path[len - 1] == '/') {  /* a PUT names a file, not a folder */
-            http_error(c, 409);
+            http_error(rq, 409);
             return;
         }
         upload_sanitize_name(path, len, name, sizeof(name));
@@ -314,7 +314,7 @@ void upload_start(conn_t *c)
     if (up->dirfd < 0) {
         log_msg(LOG_ERR, "upload_store \"%s\": %s", rq->scope->upload_store, strerror(errno));
         free(up);
-        http_error(c, 500);
+        http_error(rq, 500);
         return;
     }
     rq->ctx = up;
@@ -322,13 +322,13 @@ void upload_start(conn_t *c)
     if (multipart) {
         up->mp = xmalloc(sizeof(*up->mp));
         if (multipart_init(up->mp, ctype) != 0) {
-            http_error(c, 400);
+            http_error(rq, 400);
             return;
         }
     } else {
         int rc = open_temp(up, name);
         if (rc) {
-            http_error(c, rc);
+            http_error(rq, rc);
             return;
         }
     }

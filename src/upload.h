@@ -5,11 +5,11 @@
 
 #include <stddef.h>
 
-#include "conn.h"
+#include "request.h"
 
 /* A POST or PUT to a location with upload_store: set up the body handler
  * (or prepare an error response). */
-void upload_start(conn_t *c);
+void upload_start(request_t *rq);
 
 /* The name a client-supplied file name is stored under: its basename with
  * unsafe bytes replaced; "" when nothing usable remains. */

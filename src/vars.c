@@ -169,10 +169,9 @@ static str_t list_value(str_t list, const char *name, size_t nlen, char sep, boo
     return STR_NULL;
 }
 
-static int put_host(buf_t *out, conn_t *c)
+static int put_host(buf_t *out, const request_t *rq)
 {
-    request_t *rq = c->rq;
-    str_t host = rq->h.host.len ? http_span_str(buf_head(&c->in), rq->h.host) : STR_NULL;
+    str_t host = rq->h.host.len ? http_span_str(request_head(rq), rq->h.host) : STR_NULL;
     if (!host.len)
         return rq->srv && rq->srv->nnames ? puts_(out, rq->srv->names[0]) : 0;
     size_t at = out->end;
@@ -186,20 +185,20 @@ static int put_host(buf_t *out, conn_t *c)
 
 static int putf(buf_t *out, const char *fmt, long long v) { return buf_appendf(out, fmt, v); }
 
-static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
+static int eval_part(const var_part_t *p, request_t *rq, buf_t *out)
 {
-    request_t *rq = c->rq;
+    const conn_t *c = rq->conn;
     const http_request_t *h = &rq->h;
-    const char *d = buf_head(&c->in);
+    const char *d = request_head(rq);
     char tmp[1024];
     switch (p->var) {
     case VAR_LITERAL: return put(out, p->text, p->len);
-    case VAR_HOST: return put_host(out, c);
+    case VAR_HOST: return put_host(out, rq);
     case VAR_REQUEST_URI: return put_str(out, http_span_str(d, h->target));
     case VAR_URI: return put(out, rq->path.data, buf_len(&rq->path));
-    case VAR_ARGS: return put_str(out, http_query(c));
-    case VAR_ARG: return put_str(out, list_value(http_query(c), p->text, p->len, '&', true));
-    case VAR_IS_ARGS: return http_query(c).len ? put(out, "?", 1) : 0;
+    case VAR_ARGS: return put_str(out, http_query(rq));
+    case VAR_ARG: return put_str(out, list_value(http_query(rq), p->text, p->len, '&', true));
+    case VAR_IS_ARGS: return http_query(rq).len ? put(out, "?", 1) : 0;
     case VAR_SCHEME: return puts_(out, c->tls ? "https" : "http");
     case VAR_HTTPS: return puts_(out, c->tls ? "on" : "");
     case VAR_REQUEST_METHOD: return puts_(out, http_method_name(h->method));
@@ -207,7 +206,7 @@ static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
     case VAR_REMOTE_PORT: return putf(out, "%lld", c->peer_port);
     case VAR_SERVER_NAME: return rq->srv && rq->srv->nnames ? puts_(out, rq->srv->names[0]) : 0;
     case VAR_SERVER_PORT: return putf(out, "%lld", c->listener->addr->port);
-    case VAR_SERVER_PROTOCOL: return putf(out, "HTTP/1.%lld", h->version_minor);
+    case VAR_SERVER_PROTOCOL: return puts_(out, rq->fr->protocol(rq));
     case VAR_HTTP: return h->head_len ? put_str(out, http_header_get(h, d, p->text)) : 0;
     case VAR_COOKIE: {
         for (size_t i = 0; i < h->nheaders; i++)  /* every Cookie header */
@@ -240,10 +239,10 @@ static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
     case VAR_TIME_LOCAL: return puts_(out, clock_access_time());
     case VAR_STATUS: return putf(out, "%03lld", rq->status);
     case VAR_BODY_BYTES_SENT: {
-        int64_t body = c->out.sent - (int64_t)c->out.head_len;
+        int64_t body = rq->resp.sent - (int64_t)rq->resp.head_len;
         return putf(out, "%lld", body > 0 ? body : 0);
     }
-    case VAR_BYTES_SENT: return putf(out, "%lld", c->out.sent);
+    case VAR_BYTES_SENT: return putf(out, "%lld", rq->resp.sent);
     case VAR_REQUEST_TIME: {
         uint64_t ms = clock_ms() - rq->start_ms;
         return buf_appendf(out, "%llu.%03llu", (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
@@ -261,7 +260,8 @@ static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
     case VAR_SSL_CLIENT_VERIFY: return puts_(out, tls_client_verify(c, tmp, sizeof(tmp)));
     case VAR_SSL_CLIENT_S_DN: return puts_(out, tls_client_s_dn(c, tmp, sizeof(tmp)));
     case VAR_REQUEST: {  /* the request line as received, or what arrived of it */
-        size_t avail = buf_len(&c->in), n = 0;
+        size_t avail, n = 0;
+        rq->fr->head(rq, &avail);
         if (avail <= h->skipped)
             return 0;
         const char *line = d + h->skipped;
@@ -275,10 +275,10 @@ static int eval_part(const var_part_t *p, conn_t *c, buf_t *out)
     }
 }
 
-int var_eval(const var_expr_t *e, conn_t *c, buf_t *out)
+int var_eval(const var_expr_t *e, request_t *rq, buf_t *out)
 {
     for (size_t i = 0; i < e->nparts; i++)
-        if (eval_part(&e->parts[i], c, out) != 0)
+        if (eval_part(&e->parts[i], rq, out) != 0)
             return -1;
     return 0;
 }
@@ -303,7 +303,7 @@ static int put_escaped(buf_t *out, const char *s, size_t n, size_t max)
     return 0;
 }
 
-int var_eval_log(const var_expr_t *e, conn_t *c, buf_t *out, size_t max_value)
+int var_eval_log(const var_expr_t *e, request_t *rq, buf_t *out, size_t max_value)
 {
     static char scratch_mem[8192];
     for (size_t i = 0; i < e->nparts; i++) {
@@ -314,7 +314,7 @@ int var_eval_log(const var_expr_t *e, conn_t *c, buf_t *out, size_t max_value)
             continue;
         }
         buf_t v = {.data = scratch_mem, .cap = sizeof(scratch_mem), .limit = sizeof(scratch_mem)};
-        eval_part(p, c, &v);  /* a value over the scratch is cut, as the line would be */
+        eval_part(p, rq, &v);  /* a value over the scratch is cut, as the line would be */
         int rc = buf_len(&v) ? put_escaped(out, v.data, buf_len(&v), max_value) : put(out, "-", 1);
         if (rc != 0)
             return -1;

@@ -10,7 +10,7 @@
 
 #include "buf.h"
 
-typedef struct conn conn_t;
+typedef struct request request_t;
 
 typedef struct {
     int var;           /* VAR_LITERAL, or which variable */
@@ -32,11 +32,11 @@ int var_compile(var_expr_t *e, const char *text, void *(*alloc)(void *ctx, size_
 
 /* Append the value of e for the request of c to out. Returns 0, or -1
  * when it does not fit out's limit. */
-int var_eval(const var_expr_t *e, conn_t *c, buf_t *out);
+int var_eval(const var_expr_t *e, request_t *rq, buf_t *out);
 
 /* The same for a log line: each value escaped (control bytes, quotes,
  * backslashes and non-ASCII as \xHH), cut at max_value bytes, and "-"
  * when empty. */
-int var_eval_log(const var_expr_t *e, conn_t *c, buf_t *out, size_t max_value);
+int var_eval_log(const var_expr_t *e, request_t *rq, buf_t *out, size_t max_value);
 
 #endif
