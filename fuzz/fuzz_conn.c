@@ -34,6 +34,9 @@
 #include "loop.h"
 
 #define MAX_ROUNDS 64  /* loop rounds after a piece before the next one */
+#ifndef FUZZ_H2
+#define FUZZ_H2 0  /* fuzz_h2.c: the same harness, on an `http2` address, fed HTTP/2 frames */
+#endif
 
 static listener_t listener;
 static char upload_dir[512];
@@ -99,6 +102,7 @@ static void setup(void)
     listener.nservers = 1;
     listener.transport = &transport_plain;
     listener.protocol = &protocol_h1;
+    listener.http2 = FUZZ_H2;
 }
 
 /* Run the loop until a round has nothing to do. */
@@ -116,7 +120,9 @@ static bool drain(int fd, bool *seen_any)
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n > 0) {
-            if (!*seen_any)  /* the first bytes of a connection are a status line */
+            if (!*seen_any && FUZZ_H2)  /* the first bytes of HTTP/2 are the server's SETTINGS frame */
+                FUZZ_CHECK((size_t)n < 4 || buf[3] == 4);
+            else if (!*seen_any)  /* the first bytes of a connection are a status line */
                 FUZZ_CHECK((size_t)n < 9 ? memcmp(buf, "HTTP/1.1 ", (size_t)n) == 0 : memcmp(buf, "HTTP/1.1 ", 9) == 0);
             *seen_any = true;
             continue;
@@ -154,6 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(40000), .sin_addr.s_addr = htonl(0x7f000001)};
     conn_accept(&listener, sv[0], (struct sockaddr *)&peer, sizeof(peer));
+    if (FUZZ_H2) {  /* the input is the frames after the client preface */
+        static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        FUZZ_CHECK(write(sv[1], preface, sizeof(preface) - 1) == (ssize_t)sizeof(preface) - 1);
+    }
     bool open = true, seen_any = false;
     size_t off = 0;
     int stalls = 0;

@@ -33,6 +33,7 @@ HARNESSES=(
     "fuzz_cgi_head|cgi_parse.c buf.c|20000"
     "fuzz_path|path.c buf.c|4096"
     "fuzz_conn|$(cd "$SRC" && ls *.c | grep -v '^main\.c$' | tr '\n' ' ')|70000"
+    "fuzz_h2|$(cd "$SRC" && ls *.c | grep -v '^main\.c$' | tr '\n' ' ')|70000"
 )
 
 # BUF_MOVE_ON_RESERVE: a buffer that compacts or grows moves, so a pointer
@@ -83,7 +84,7 @@ rm -f "$BUILD/.probe"
 build() {
     local name=$1 srcs=$2 files=() s
     for s in $srcs; do files+=("$SRC/$s"); done
-    "$CC" "${CFLAGS[@]}" "$FUZZ_DIR/$name.c" "${files[@]}" -o "$BUILD/$name" -lssl -lcrypto 2>"$BUILD/$name.build.log" ||
+    "$CC" "${CFLAGS[@]}" "$FUZZ_DIR/$name.c" "${files[@]}" -o "$BUILD/$name" -lssl -lcrypto -lnghttp2 2>"$BUILD/$name.build.log" ||
         { cat "$BUILD/$name.build.log" >&2; return 1; }
 }
 

@@ -485,6 +485,13 @@ static int set_count(parser_t *ps, const char *arg, const char *name, long min, 
     return 0;
 }
 
+static int set_http2_streams(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    int *v = ps->srv ? &ps->srv->http2_max_streams : &ps->conf->http2_max_streams;
+    DUPLICATE_CHECK(*v, "http2_max_concurrent_streams");
+    return set_count(ps, a[0], "http2_max_concurrent_streams", 1, 65536, v);
+}
+
 static int set_workers(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(ps->conf->worker_processes, "worker_processes");
@@ -562,6 +569,8 @@ static int set_listen(parser_t *ps, conf_scope_t *s, char **a, int n)
     for (int i = 1; i < n; i++) {
         if (strcmp(a[i], "ssl") == 0)
             l.ssl = true;
+        else if (strcmp(a[i], "http2") == 0)
+            l.http2 = true;
         else
             return perr(ps, ps->line, "invalid parameter \"%s\" in \"listen\"", a[i]);
     }
@@ -819,7 +828,8 @@ static const directive_t DIRECTIVES[] = {
     {"worker_processes", CTX_MAIN, 1, 1, 0, set_workers},
     {"cgi_max_processes", CTX_MAIN, 1, 1, 0, set_cgi_max},
     {"server", CTX_MAIN, 0, 0, 1, set_server},
-    {"listen", CTX_SERVER, 1, 2, 0, set_listen},
+    {"listen", CTX_SERVER, 1, 3, 0, set_listen},
+    {"http2_max_concurrent_streams", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_http2_streams},
     {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
     {"location", CTX_SERVER, 1, 2, 1, set_location},
     {"root", CTX_ANY, 1, 1, 0, set_root},
@@ -992,6 +1002,8 @@ static void merge_tree(parser_t *ps)
         conf_server_t *srv = &c->servers[i];
         merge_scope(&srv->s, &c->s);
         merge_ssl(&srv->ssl, &c->ssl);
+        if (!srv->http2_max_streams)
+            srv->http2_max_streams = c->http2_max_streams ? c->http2_max_streams : CONF_HTTP2_MAX_STREAMS;
         for (size_t j = 0; j < srv->nlocations; j++)
             merge_scope(&srv->locations[j].s, &srv->s);
         if (!srv->nlistens) {  /* nginx's default: *:80 */

@@ -11,6 +11,7 @@
 
 #define CONF_UNSET (-1)
 #define CONF_CGI_MAX_PROCESSES 64  /* default cgi_max_processes */
+#define CONF_HTTP2_MAX_STREAMS 128 /* default http2_max_concurrent_streams */
 /* TLS 1.2 ciphers by default: ECDHE key exchange and AEAD only */
 #define CONF_DEFAULT_CIPHERS                                                      \
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                  \
@@ -67,6 +68,7 @@ typedef struct {
     char text[80];  /* "127.0.0.1:8080" */
     int port;
     bool ssl;       /* `listen ... ssl`: this address speaks TLS only */
+    bool http2;     /* `listen ... http2`: h2 by ALPN (TLS) or prior knowledge (h2c) too */
     int line;
 } conf_listen_t;
 
@@ -105,6 +107,7 @@ typedef struct {
     conf_scope_t s;  /* server level, also used when no location matches */
     conf_ssl_t ssl;
     void *tls_ctx;   /* its TLS context (SSL_CTX), made by tls_configure; NULL without certificates */
+    int http2_max_streams;  /* http2_max_concurrent_streams; 0 = unset */
     int line;
 } conf_server_t;
 
@@ -117,6 +120,7 @@ typedef struct {
     char *error_log;   /* NULL = stderr */
     int worker_processes;
     int cgi_max_processes;  /* CGI scripts running at once, per worker */
+    int http2_max_streams;  /* main-level http2_max_concurrent_streams; 0 = unset */
     conf_scope_t s;    /* main-level defaults */
     conf_ssl_t ssl;    /* main-level TLS defaults */
     conf_server_t *servers;

@@ -65,6 +65,13 @@ void conn_close(conn_t *c)
     loop_defer(&c->task);
 }
 
+void conn_switch(conn_t *c, const protocol_t *p)
+{
+    c->proto->release(c);
+    c->proto = p;
+    p->start(c);
+}
+
 void conn_wake(conn_t *c)
 {
     if (!c->closed)

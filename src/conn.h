@@ -39,6 +39,7 @@ typedef struct {
     const conf_listen_t *addr;
     int *fds;             /* listening socket of each worker (io.fd: this worker's) */
     bool ssl;             /* TLS only: some `listen` of this address says `ssl` */
+    bool http2;           /* some `listen` of this address says `http2` */
     const transport_t *transport;  /* of the connections it accepts */
     const struct protocol *protocol;  /* they speak first */
     conf_server_t **servers;
@@ -86,6 +87,9 @@ struct conn {
 void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t peerlen);
 /* Run the connection's protocol after the current batch of events. */
 void conn_wake(conn_t *c);
+/* Speak protocol p from now on (HTTP/2 after its preface): the current
+ * one's state is released (it carries no request), p starts on c->in. */
+void conn_switch(conn_t *c, const protocol_t *p);
 /* Close now: the protocol ends what it carries first. */
 void conn_close(conn_t *c);
 /* Read into c->in: >0 bytes, 0 on EOF or error (the connection is then

@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "clock.h"
+#include "h2.h"
 #include "http.h"
 #include "log.h"
 #include "request.h"
@@ -228,10 +229,26 @@ static void begin_request(conn_t *c)
 
 /* ---- reading ---- */
 
+/* The first bytes of an `http2` address: HTTP/2's preface (prior
+ * knowledge, or after ALPN chose h2) hands the connection over. Returns
+ * true while they may still become one. */
+static bool h2_coming(conn_t *c)
+{
+    bool complete;
+    if (!h2_preface(buf_head(&c->in), buf_len(&c->in), &complete))
+        return false;
+    if (complete)
+        conn_switch(c, &protocol_h2);
+    return true;
+}
+
 static int step_read_head(conn_t *c)
 {
     h1_t *h = h1_of(c);
-    if (buf_len(&c->in)) {
+    if (buf_len(&c->in) && h->requests == 0 && c->listener->http2 && h2_coming(c)) {
+        if (c->proto != &protocol_h1)
+            return CONN_NEXT;  /* now HTTP/2 */
+    } else if (buf_len(&c->in)) {
         if (!h->rq)  /* taken when bytes arrive: an idle connection holds none */
             h->rq = new_request(c);
         request_t *rq = h->rq;

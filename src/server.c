@@ -2,8 +2,12 @@
  *
  * With one worker the process itself runs the loop. With several, this
  * process becomes a master: it forks the workers, which share the
- * listening sockets, forwards SIGINT/SIGTERM to them and starts a new
- * worker when one dies unexpectedly. */
+ * listening sockets, forwards SIGINT/SIGTERM/SIGQUIT to them and starts a
+ * new worker when one dies unexpectedly.
+ *
+ * SIGINT/SIGTERM stop soon: in-flight responses get SHUTDOWN_GRACE_MS.
+ * SIGQUIT stops gracefully: nothing new is accepted (HTTP/2 clients get
+ * GOAWAY), every in-flight response is finished, then the worker exits 0. */
 #include "server.h"
 
 #include <errno.h>
@@ -127,6 +131,7 @@ int server_listen(conf_t *conf)
             }
             l->servers[l->nservers++] = srv;
             l->ssl |= a->ssl;
+            l->http2 |= a->http2;
         }
     }
     for (size_t i = 0; i < nlisteners; i++) {
@@ -258,8 +263,14 @@ static void on_grace_over(loop_timer_t *t)
     loop_stop();
 }
 
-static void begin_stop(void)
+/* graceful: wait for every in-flight response (SIGQUIT); else give them
+ * SHUTDOWN_GRACE_MS. A SIGTERM after a SIGQUIT shortens the wait. */
+static void begin_stop(bool graceful)
 {
+    if (!graceful && !loop_timer_armed(&grace_timer)) {
+        grace_timer.fn = on_grace_over;
+        loop_timer_set(&grace_timer, SHUTDOWN_GRACE_MS);
+    }
     if (stopping)
         return;
     stopping = true;
@@ -269,8 +280,6 @@ static void begin_stop(void)
         loop_timer_stop(&listeners[i].resume);
     }
     conn_shutdown_all();
-    grace_timer.fn = on_grace_over;
-    loop_timer_set(&grace_timer, SHUTDOWN_GRACE_MS);
     drain_check.fn = check_drained;
     check_drained(&drain_check);
 }
@@ -279,8 +288,8 @@ static void on_signal(loop_io_t *io, uint32_t events)
 {
     struct signalfd_siginfo si;
     while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
-            begin_stop();
+        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGQUIT)
+            begin_stop(si.ssi_signo == SIGQUIT);
         else if (si.ssi_signo == SIGCHLD)
             cgi_reap();
     }
@@ -291,6 +300,7 @@ static int block_signals(sigset_t *set)
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
+    sigaddset(set, SIGQUIT);
     sigaddset(set, SIGCHLD);
     return sigprocmask(SIG_BLOCK, set, NULL);
 }
@@ -356,11 +366,11 @@ static int run_master(int nworkers)
         int signo;
         if (sigwait(&set, &signo) != 0)
             continue;
-        if ((signo == SIGINT || signo == SIGTERM) && !stop) {
+        if (signo == SIGINT || signo == SIGTERM || signo == SIGQUIT) {
             stop = true;
             for (int i = 0; i < nworkers; i++)
                 if (pids[i] > 0)
-                    kill(pids[i], SIGTERM);
+                    kill(pids[i], signo == SIGQUIT ? SIGQUIT : SIGTERM);
         }
         int status;
         pid_t pid;

@@ -308,9 +308,12 @@ static int on_verify(int ok, X509_STORE_CTX *store) { return 1; }
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                    unsigned int inlen, void *arg)
 {
-    static const unsigned char ours[] = "\x08http/1.1";
+    static const unsigned char with_h2[] = "\x02h2\x08http/1.1";
+    const conn_t *c = SSL_get_app_data(ssl);
+    const unsigned char *ours = c->listener->http2 ? with_h2 : with_h2 + 3;  /* h2 first: ours is the choice */
+    unsigned int ourslen = c->listener->http2 ? sizeof(with_h2) - 1 : sizeof(with_h2) - 4;
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, ours, ourslen, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;  /* RFC 7301: no_application_protocol */
     *out = sel;
     return SSL_TLSEXT_ERR_OK;

@@ -260,6 +260,13 @@ static int eval_part(const var_part_t *p, request_t *rq, buf_t *out)
     case VAR_SSL_CLIENT_VERIFY: return puts_(out, tls_client_verify(c, tmp, sizeof(tmp)));
     case VAR_SSL_CLIENT_S_DN: return puts_(out, tls_client_s_dn(c, tmp, sizeof(tmp)));
     case VAR_REQUEST: {  /* the request line as received, or what arrived of it */
+        const char *proto = rq->fr->protocol(rq);
+        if (strncmp(proto, "HTTP/1.", 7) != 0) {  /* HTTP/2: from its pseudo-header fields */
+            if (!h->head_len)
+                return 0;
+            return put_str(out, http_span_str(d, h->method_name)) || put(out, " ", 1) ||
+                   put_str(out, http_span_str(d, h->target)) || put(out, " ", 1) || puts_(out, proto);
+        }
         size_t avail, n = 0;
         rq->fr->head(rq, &avail);
         if (avail <= h->skipped)

@@ -7,6 +7,7 @@ set -e
 mode=${1:-test}
 need=""
 [ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
+[ -f /usr/include/nghttp2/nghttp2.h ] || need="$need libnghttp2-dev"
 if [ "$mode" != build ]; then
     [ -x /usr/bin/php-cgi ] || need="$need php-cgi"
     [ -x /usr/bin/python3 ] || need="$need python3"
@@ -16,6 +17,8 @@ if [ "$mode" = test ]; then
     /usr/bin/python3 -c 'import pytest' 2>/dev/null || need="$need python3-pytest"
     /usr/bin/python3 -c 'import pytest_timeout' 2>/dev/null || need="$need python3-pytest-timeout"
     command -v curl >/dev/null 2>&1 || need="$need curl"
+    /usr/bin/python3 -c 'import h2' 2>/dev/null || need="$need python3-h2"  # HTTP/2 frame-level tests
+    command -v nghttp >/dev/null 2>&1 || need="$need nghttp2-client"  # nghttp, h2load
     command -v testssl >/dev/null 2>&1 || need="$need testssl.sh"  # tests/testssl/run.sh
     # make test-valgrind
     [ -x /usr/bin/valgrind ] || need="$need valgrind"

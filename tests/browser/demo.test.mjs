@@ -417,7 +417,10 @@ describe('webserv demo site (conf/default.conf)', { timeout: 6 * TEST }, () => {
             assert.equal(tls.issuer, 'webserv local CA', 'certificate issuer (scripts/make-cert.sh)');
             assert.equal(tls.subjectName, 'localhost', 'certificate subject');
             assert.match(tls.protocol, /^TLS 1\.[23]$/, 'TLS version');
-            t.diagnostic(`${tls.protocol}, certificate "${tls.subjectName}" from "${tls.issuer}"`);
+            // conf/https.conf says `listen ... ssl http2`: Chromium picks h2 by ALPN
+            const hop = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+            assert.equal(hop, 'h2', 'the page came over HTTP/2 (nextHopProtocol)');
+            t.diagnostic(`${tls.protocol}, ${hop}, certificate "${tls.subjectName}" from "${tls.issuer}"`);
             await shot('demo-https-home.png');
             const checked = await checkHomeLinks(HTTPS);
             t.diagnostic(`${checked.length} links and form actions answer 2xx/3xx over HTTPS`);

@@ -172,7 +172,7 @@ fi
 # The port of the listen directive of conf file $1 with (ssl) or without (plain) ssl.
 listen_port() {
     local pattern='^[[:space:]]*listen[[:space:]]+127\.0\.0\.1:([0-9]+)'
-    if [ "$2" = ssl ]; then pattern="$pattern[[:space:]]+ssl;"; else pattern="$pattern;"; fi
+    if [ "$2" = ssl ]; then pattern="$pattern[[:space:]]+ssl([[:space:]]+http2)?;"; else pattern="$pattern;"; fi
     sed -nE "s/$pattern.*/\\1/p" "$1" | head -n 1
 }
 
@@ -213,12 +213,12 @@ fi
 hsport=$(listen_port conf/https.conf ssl)
 hport=$(listen_port conf/https.conf plain)
 [ -n "$hsport" ] && [ -n "$hport" ] || {
-    say "conf/https.conf should have 'listen 127.0.0.1:PORT ssl;' and 'listen 127.0.0.1:PORT;'"
+    say "conf/https.conf should have 'listen 127.0.0.1:PORT ssl [http2];' and 'listen 127.0.0.1:PORT;'"
     exit 1
 }
 sconf="conf/.test-$sport.conf"
 confs+=("$sconf")
-sed -E -e "s/^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$hsport([[:space:]]+ssl;)/\\1$sport\\2/" \
+sed -E -e "s/^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$hsport([[:space:]]+ssl([[:space:]]+http2)?;)/\\1$sport\\2/" \
        -e "s/^([[:space:]]*listen[[:space:]]+127\.0\.0\.1:)$hport;/\\1$rport;/" \
        -e "s/^([[:space:]]*return[[:space:]]+30[12378][[:space:]]+https:\/\/[^;]*:)$hsport([^0-9])/\\1$sport\\2/" \
        -e "s|^([[:space:]]*ssl_certificate(_key)?[[:space:]]+)[^;]*/([^/;]+);|\\1$tmp/certs/\\3;|" \
