@@ -33,6 +33,7 @@
 #define HEAD_BOMB (4 * HTTP_MAX_HEAD)   /* decoded header bytes that end the connection */
 #define REFILL_LOW (16 * 1024)          /* ask a producer for more below this */
 #define EMPTY_FRAMES_PER_SECOND 1000    /* empty DATA or SETTINGS: more is a flood */
+#define RESETS_PER_SECOND 1000          /* streams the client cancels: more is a rapid reset */
 #define ACKS_UNREAD_MAX 10000           /* PING/SETTINGS answers the client leaves unread */
 
 typedef struct stream {
@@ -42,10 +43,11 @@ typedef struct stream {
     struct h2 *h;
     int32_t id;
     request_t *rq;
-    buf_t lines;                   /* regular header fields as "name: value\r\n" */
     buf_t head;                    /* the request head, as HTTP/1.1 text */
     char method[24];
-    buf_t path, authority;         /* :path, :authority */
+    buf_t path, authority;         /* :path, :authority (pseudo-fields come first) */
+    bool line_done;                /* the request line is in `head` */
+    bool host_done;                /* `head` has a host line (from :authority) */
     size_t decoded;                /* header bytes decoded (name + value) */
     bool head_too_large;
     bool head_done;                /* END_HEADERS: the request can begin */
@@ -67,8 +69,15 @@ typedef struct h2 {
     stream_t *dirty;
     bool goaway;                   /* graceful stop: no new streams */
     uint64_t flood_second;
-    unsigned empty_frames;         /* this second */
+    unsigned empty_frames, resets; /* this second */
 } h2_t;
+
+#define FREE_STREAMS_MAX 1024
+
+/* Streams are kept on a free list, with their buffers' storage, so that a
+ * request costs no malloc of ours. */
+static stream_t *free_streams;
+static size_t nfree_streams;
 
 static h2_t *h2_of(const conn_t *c) { return c->ps; }
 static const conf_scope_t *default_scope(const conn_t *c) { return &c->listener->servers[0]->s; }
@@ -126,13 +135,28 @@ static const framing_t H2_FRAMING = {rq_head, rq_wake, rq_fail, rq_abort, rq_pro
 
 static stream_t *stream_new(h2_t *h, int32_t id)
 {
-    stream_t *st = xcalloc(1, sizeof(*st));
+    stream_t *st = free_streams;
+    buf_t head, path, authority;
+    if (st) {
+        free_streams = st->next;
+        nfree_streams--;
+        head = st->head;
+        path = st->path;
+        authority = st->authority;
+        head.start = head.end = path.start = path.end = authority.start = authority.end = 0;
+        head.failed = path.failed = authority.failed = false;
+    } else {
+        st = xmalloc(sizeof(*st));
+        buf_init(&head, HTTP_MAX_HEAD + HTTP_MAX_URI);
+        buf_init(&path, HTTP_MAX_URI + 1);
+        buf_init(&authority, 1024);
+    }
+    memset(st, 0, sizeof(*st));
+    st->head = head;
+    st->path = path;
+    st->authority = authority;
     st->h = h;
     st->id = id;
-    buf_init(&st->lines, HTTP_MAX_HEAD);
-    buf_init(&st->head, HTTP_MAX_HEAD + 2 * HTTP_MAX_URI);
-    buf_init(&st->path, HTTP_MAX_URI + 1);
-    buf_init(&st->authority, 1024);
     buf_init(&st->body, STREAM_WINDOW);
     st->next = h->streams;
     if (h->streams)
@@ -169,12 +193,17 @@ static void stream_free(stream_t *st, bool ok)
     if (st->next)
         st->next->prev = st->prev;
     h->nstreams--;
-    buf_free(&st->lines);
-    buf_free(&st->head);
-    buf_free(&st->path);
-    buf_free(&st->authority);
     buf_give(&st->body);
-    free(st);
+    if (nfree_streams >= FREE_STREAMS_MAX || st->head.cap > BUF_POOL_BLOCK) {
+        buf_free(&st->head);
+        buf_free(&st->path);
+        buf_free(&st->authority);
+        free(st);
+        return;
+    }
+    st->next = free_streams;
+    free_streams = st;
+    nfree_streams++;
 }
 
 /* ---- the response ---- */
@@ -188,7 +217,8 @@ static bool connection_specific(str_t name)
 /* Header lines "Name: value\r\n" as nghttp2 fields with lower-case
  * names, copied to *names (which has room for all of p's bytes and must
  * outlive the submit). */
-static size_t add_lines(nghttp2_nv *nv, size_t n, size_t max, const char *p, size_t len, char **names)
+static size_t add_lines(nghttp2_nv *nv, size_t n, size_t max, const char *p, size_t len, char **names,
+                        bool filter)
 {
     if (!len)
         return n;
@@ -205,7 +235,7 @@ static size_t add_lines(nghttp2_nv *nv, size_t n, size_t max, const char *p, siz
             const char *ve = line_end;
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
-            if (!connection_specific(name)) {
+            if (!filter || !connection_specific(name)) {
                 char *lower = *names;
                 for (size_t i = 0; i < name.len; i++)
                     lower[i] = (char)(name.ptr[i] >= 'A' && name.ptr[i] <= 'Z' ? name.ptr[i] + 32 : name.ptr[i]);
@@ -266,27 +296,40 @@ static void submit_response(stream_t *st)
     request_t *rq = st->rq;
     response_t *r = &rq->resp;
     nghttp2_nv nv[HTTP_MAX_HEADERS];
-    char status[16], length[24];
+    char status[3], length[24];
     size_t n = 0;
-    snprintf(status, sizeof(status), "%03d", http_status_sent(rq->status) % 1000);  /* three digits */
+    int code = http_status_sent(rq->status) % 1000;
+    status[0] = (char)('0' + code / 100);
+    status[1] = (char)('0' + code / 10 % 10);
+    status[2] = (char)('0' + code % 10);
     nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
     size_t common_len;
     const char *common = http_common_fields(&common_len);
-    char *names = xmalloc(common_len + r->cached_fields.len + buf_len(&rq->fields)), *at = names;
-    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, common, common_len, &at);
-    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, r->cached_fields.ptr, r->cached_fields.len, &at);
-    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, buf_head(&rq->fields), buf_len(&rq->fields), &at);
+    size_t names_len = common_len + r->cached_fields.len + buf_len(&rq->fields);
+    char names_mem[4096];
+    char *names = names_len <= sizeof(names_mem) ? names_mem : xmalloc(names_len), *at = names;
+    /* the common and cached lines are the server's own: no connection-specific field among them */
+    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, common, common_len, &at, false);
+    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, r->cached_fields.ptr, r->cached_fields.len, &at, false);
+    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, buf_head(&rq->fields), buf_len(&rq->fields), &at, true);
     bool has_body = http_status_has_body(rq->status);
     if (r->length < 0 && has_body && !r->more && !rq->head_only)  /* a stream that ended already */
         r->length = (int64_t)(buf_len(&r->mem) + r->body_len) + (r->file >= 0 ? r->file_end - r->file_off : 0);
     if (r->length >= 0 && has_body) {
-        int k = snprintf(length, sizeof(length), "%lld", (long long)r->length);
-        nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length, 14, (size_t)k, NGHTTP2_NV_FLAG_NONE};
+        char *d = length + sizeof(length);
+        uint64_t v = (uint64_t)r->length;
+        do {
+            *--d = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)d, 14, (size_t)(length + sizeof(length) - d),
+                               NGHTTP2_NV_FLAG_NONE};
     }
     bool body = has_body && !rq->head_only && (r->more || response_pending(r));
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
     int rc = nghttp2_submit_response(st->h->s, st->id, nv, n, body ? &dp : NULL);
-    free(names);
+    if (names != names_mem)
+        free(names);
     if (rc != 0) {
         log_msg(LOG_ERR, "h2 stream %d: %s", (int)st->id, nghttp2_strerror(rc));
         nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -296,11 +339,20 @@ static void submit_response(stream_t *st)
 
 /* ---- requests ---- */
 
-static bool has_host(const buf_t *lines)
+/* The request line (and Host, from :authority), once the pseudo-header
+ * fields are all in: before the first regular field, or at the end. */
+static int start_head(stream_t *st)
 {
-    size_t n = buf_len(lines);
-    const char *p = buf_head(lines);
-    return n >= 5 && (memcmp(p, "host:", 5) == 0 || memmem(p, n, "\nhost:", 6));
+    buf_t *hd = &st->head;
+    st->line_done = true;
+    int rc = buf_append(hd, st->method, strlen(st->method)) || buf_append(hd, " ", 1) ||
+             buf_append(hd, buf_head(&st->path), buf_len(&st->path)) || buf_append(hd, " HTTP/1.1\r\n", 11);
+    if (!rc && buf_len(&st->authority)) {  /* :authority plays Host */
+        st->host_done = true;
+        rc = buf_append(hd, "host: ", 6) || buf_append(hd, buf_head(&st->authority), buf_len(&st->authority)) ||
+             buf_append(hd, "\r\n", 2);
+    }
+    return rc;
 }
 
 /* END_HEADERS: the request head as HTTP/1.1 text, parsed and handled. */
@@ -313,17 +365,9 @@ static void begin(stream_t *st)
     rq->start_ms = clock_ms();
     rq->keep_alive = true;
     buf_t *hd = &st->head;
-    int rc = 0;
-    buf_take(hd);
-    rc |= buf_appendf(hd, "%s %.*s HTTP/1.1\r\n", st->method, (int)buf_len(&st->path),
-                      buf_len(&st->path) ? buf_head(&st->path) : "");
-    if (buf_len(&st->authority) && !has_host(&st->lines))  /* :authority plays Host */
-        rc |= buf_appendf(hd, "host: %.*s\r\n", (int)buf_len(&st->authority), buf_head(&st->authority));
-    if (buf_len(&st->lines))
-        rc |= buf_append(hd, buf_head(&st->lines), buf_len(&st->lines));
-    rc |= buf_append(hd, "\r\n", 2);
-    buf_free(&st->lines);
-    int status = st->head_too_large || rc ? 431 : 0;
+    if (!st->line_done && start_head(st) != 0)
+        st->head_too_large = true;
+    int status = st->head_too_large || buf_append(hd, "\r\n", 2) ? 431 : 0;
     if (!status && http_parse_head(&rq->h, buf_head(hd), buf_len(hd)) != HTTP_OK)
         status = rq->h.status ? rq->h.status : 400;
     rq->has_body = !st->body_end || buf_len(&st->body);
@@ -459,23 +503,30 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         }
         /* :scheme is the connection's */
     } else {
-        rc = buf_append(&st->lines, n, namelen) || buf_append(&st->lines, ": ", 2) ||
-             buf_append(&st->lines, v, valuelen) || buf_append(&st->lines, "\r\n", 2);
+        if (!st->line_done)
+            rc = start_head(st);
+        if (st->host_done && namelen == 4 && memcmp(n, "host", 4) == 0)
+            return 0;  /* :authority has said it (RFC 9113 8.3.1) */
+        buf_t *hd = &st->head;
+        rc = rc || buf_append(hd, n, namelen) || buf_append(hd, ": ", 2) || buf_append(hd, v, valuelen) ||
+             buf_append(hd, "\r\n", 2);
     }
     if (rc)
         st->head_too_large = true;  /* answered 431 */
     return 0;
 }
 
-static void count_empty(h2_t *h)
+/* Frames that cost the server and give it nothing, counted per second:
+ * past the limit the connection is cut with GOAWAY (ENHANCE_YOUR_CALM). */
+static void count_flood(h2_t *h, unsigned *count, unsigned limit, const char *what)
 {
     uint64_t second = clock_ms() / 1000;
     if (second != h->flood_second) {
         h->flood_second = second;
-        h->empty_frames = 0;
+        h->empty_frames = h->resets = 0;
     }
-    if (++h->empty_frames > EMPTY_FRAMES_PER_SECOND) {
-        log_msg(LOG_INFO, "client %s: h2 flood of empty frames: cut", h->c->peer);
+    if (++*count == limit + 1) {
+        log_msg(LOG_INFO, "client %s: h2 flood (%s): cut", h->c->peer, what);
         nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
     }
 }
@@ -497,7 +548,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
         break;
     case NGHTTP2_DATA:
         if (f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
-            count_empty(h);
+            count_flood(h, &h->empty_frames, EMPTY_FRAMES_PER_SECOND, "empty DATA frames");
         if (st && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
             st->body_end = true;
             mark(st);
@@ -505,7 +556,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
         break;
     case NGHTTP2_SETTINGS:
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK))
-            count_empty(h);
+            count_flood(h, &h->empty_frames, EMPTY_FRAMES_PER_SECOND, "SETTINGS frames");
+        break;
+    case NGHTTP2_RST_STREAM:  /* rapid reset (CVE-2023-44487) */
+        count_flood(h, &h->resets, RESETS_PER_SECOND, "streams reset");
         break;
     default:
         break;
@@ -568,7 +622,9 @@ static nghttp2_option *options(void)
         nghttp2_option_set_no_auto_window_update(opt, 1);  /* a window opens as the handler takes bytes */
         nghttp2_option_set_max_outbound_ack(opt, ACKS_UNREAD_MAX);
         nghttp2_option_set_no_closed_streams(opt, 1);
-        nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);  /* rapid reset (CVE-2023-44487) */
+        /* rapid reset: our count (RESETS_PER_SECOND) answers ENHANCE_YOUR_CALM first;
+         * nghttp2's own limit (INTERNAL_ERROR) stays as a backstop */
+        nghttp2_option_set_stream_reset_rate_limit(opt, 10 * RESETS_PER_SECOND, RESETS_PER_SECOND);
         nghttp2_option_set_max_continuations(opt, 8);               /* CVE-2024-27316 */
     }
     return opt;
@@ -599,6 +655,7 @@ static void h2_start(conn_t *c)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, HTTP_MAX_HEAD},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},  /* no priority tree to keep (RFC 9218) */
     };
     nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
@@ -689,7 +746,15 @@ static int h2_step(conn_t *c)
             return CONN_NEXT;  /* closed */
         if (n == -2)  /* cannot happen: every read is taken whole */
             buf_consume(&c->in, buf_len(&c->in));
-        return n > 0 ? CONN_NEXT : CONN_WAIT;
+        if (n > 0)
+            return CONN_NEXT;
+    }
+    if (!buf_len(&c->in))  /* waiting: an idle connection holds no buffer */
+        buf_give(&c->in);
+    if (!buf_len(&h->out) && !h->nstreams) {
+        buf_free(&h->out);
+        if (c->tp->idle)
+            c->tp->idle(c);
     }
     return CONN_WAIT;
 }
