@@ -12,6 +12,8 @@ is the cost of one request without the start-up.
 
 The keep-alive load runs over TLS too (TLS 1.3, ECDSA P-256, a throwaway
 certificate): the count then includes OpenSSL's record layer and cipher.
+And over HTTP/2 (h2c, when h2load is installed): 200 then 4,200 requests on
+one connection, 16 streams at a time; the count includes nghttp2.
 """
 import os, re, shutil, signal, socket, ssl, subprocess, sys, tempfile, time
 
@@ -47,14 +49,16 @@ def make_cert(tmp):
                     "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
 
 
-def run(tmp, keepalive, close, tls=False):
+def run(tmp, keepalive, close, tls=False, h2=0):
+    """h2: that many requests over one h2c connection (h2load, 16 streams at a time) instead."""
     port = free_port()
     conf = os.path.join(tmp, "cg.conf")
     tls_lines = "listen 127.0.0.1:%d ssl; ssl_certificate %s/cert.pem; ssl_certificate_key %s/cert.key;" % (
         port, tmp, tmp)
+    plain = "listen 127.0.0.1:%d%s;" % (port, " http2" if h2 else "")
     with open(conf, "w") as f:
         f.write("error_log %s/error.log;\nserver { %s root %s; }\n" % (
-            tmp, tls_lines if tls else "listen 127.0.0.1:%d;" % port, tmp))
+            tmp, tls_lines if tls else plain, tmp))
     out = os.path.join(tmp, "callgrind.out")
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, BIN, conf],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -68,6 +72,13 @@ def run(tmp, keepalive, close, tls=False):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        if h2:
+            got = subprocess.run(["h2load", "-n", str(h2), "-c", "1", "-m", "16",
+                                  "http://127.0.0.1:%d/small.html" % port],
+                                 capture_output=True, text=True, timeout=300).stdout
+            if not re.search(r"^requests: %d total, %d started, %d done, %d succeeded" % (h2, h2, h2, h2), got, re.M):
+                raise RuntimeError("h2load did not complete its requests:\n" + got)
+            keepalive = 0
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         if tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -110,6 +121,11 @@ def main():
         tls_base = run(tmp, 100, 0, tls=True)
         tls_ka = run(tmp, 2100, 0, tls=True)
         print("tls keep-alive: %d instructions per request (TLS 1.3, OpenSSL included)" % ((tls_ka - tls_base) // 2000))
+        if shutil.which("h2load"):
+            h2_base = run(tmp, 0, 0, h2=200)
+            h2_many = run(tmp, 0, 0, h2=4200)
+            print("h2c: %d instructions per request (16 streams at a time, nghttp2 included)" % (
+                (h2_many - h2_base) // 4000))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -249,6 +249,33 @@ static size_t add_lines(nghttp2_nv *nv, size_t n, size_t max, const char *p, siz
     return n;
 }
 
+/* The lines the server itself repeats on every response (the common
+ * ones, and a hot file's cached ones) are converted once and reused while
+ * their text is the same: `original` is compared, `lower` is what the
+ * fields point into. */
+typedef struct {
+    char original[1024], lower[1024];
+    size_t len;
+    nghttp2_nv nv[16];
+    size_t n;
+} converted_t;
+
+static size_t add_converted(converted_t *cv, nghttp2_nv *nv, size_t n, size_t max, const char *p, size_t len,
+                            char **names)
+{
+    if (len > sizeof(cv->original))  /* not a line block of ours: converted for this response only */
+        return add_lines(nv, n, max, p, len, names, false);
+    if (cv->len != len || memcmp(cv->original, p, len) != 0) {
+        memcpy(cv->original, p, len);
+        cv->len = len;
+        char *at = cv->lower;
+        cv->n = add_lines(cv->nv, 0, sizeof(cv->nv) / sizeof(cv->nv[0]), cv->original, len, &at, false);
+    }
+    for (size_t i = 0; i < cv->n && n < max; i++)
+        nv[n++] = cv->nv[i];
+    return n;
+}
+
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *src, void *user)
 {
@@ -309,8 +336,9 @@ static void submit_response(stream_t *st)
     char names_mem[4096];
     char *names = names_len <= sizeof(names_mem) ? names_mem : xmalloc(names_len), *at = names;
     /* the common and cached lines are the server's own: no connection-specific field among them */
-    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, common, common_len, &at, false);
-    n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, r->cached_fields.ptr, r->cached_fields.len, &at, false);
+    static converted_t common_cv, cached_cv;
+    n = add_converted(&common_cv, nv, n, HTTP_MAX_HEADERS - 1, common, common_len, &at);
+    n = add_converted(&cached_cv, nv, n, HTTP_MAX_HEADERS - 1, r->cached_fields.ptr, r->cached_fields.len, &at);
     n = add_lines(nv, n, HTTP_MAX_HEADERS - 1, buf_head(&rq->fields), buf_len(&rq->fields), &at, true);
     bool has_body = http_status_has_body(rq->status);
     if (r->length < 0 && has_body && !r->more && !rq->head_only)  /* a stream that ended already */
