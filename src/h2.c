@@ -263,6 +263,8 @@ typedef struct {
 static size_t add_converted(converted_t *cv, nghttp2_nv *nv, size_t n, size_t max, const char *p, size_t len,
                             char **names)
 {
+    if (!len)
+        return n;
     if (len > sizeof(cv->original))  /* not a line block of ours: converted for this response only */
         return add_lines(nv, n, max, p, len, names, false);
     if (cv->len != len || memcmp(cv->original, p, len) != 0) {
