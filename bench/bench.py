@@ -12,6 +12,8 @@ workers' memory, and stops it.  The table reports medians over the rounds;
 the ratio columns are the medians of the per-round ratios webserv/nginx and
 webserv/h2o.  h2o (Debian's 2.2.5) is optional: it takes part in the
 workloads marked "h2o" when its binary is there (or can be installed).
+The h2* workloads (HTTP/2 over TLS by ALPN, and h2c with prior knowledge) are
+driven by h2load (Debian's nghttp2-client) instead of wrk.
 """
 
 import argparse
@@ -70,14 +72,20 @@ Commercial support is available at
 assert len(SMALL_HTML) == 612, len(SMALL_HTML)
 MEDIUM_SIZE = 100 * 1024
 LARGE_SIZE = 10 * 1024 * 1024
+MIB_SIZE = 1024 * 1024            # 1m.bin: h2-large, and tls-1m (the same file over HTTP/1.1 + TLS)
+CHECK_FILES = ("small.html", "medium.bin", "large.bin", "1m.bin")
 
 # name, URI path, wrk connections, wrk threads, extra options:
 #   close: wrk sends "Connection: close"; idle: N idle connections held during the load;
 #   workers: worker processes (threads for h2o); tls: https:// with the bench's certificate;
 #   resume: TLS session cache and tickets on (default) or off; h2o: h2o takes part too;
 #   idle_only: no measured wrk load, only the memory of the idle connections, and the same
-#   measured again over plain HTTP on a fresh server of the same kind (the TLS share).
+#   measured again over plain HTTP on a fresh server of the same kind (the TLS share);
+#   h2: "h2" (TLS, ALPN h2) or "h2c" (cleartext, prior knowledge): the load is h2load with
+#   `streams` concurrent streams per connection (-m), the servers listen with "http2";
+#   group: the --only group (default: "tls" when tls, else "plain").
 # tls-idle's N: 2,000 full TLS 1.3 handshakes take a few seconds per server on 2 cores.
+# tls-1m is HTTP/1.1 over TLS (wrk) of h2-large's file: in the "h2" group, as its baseline.
 WORKLOADS = [
     ("small-keepalive", "/small.html", 50, 1, {"h2o": True}),
     ("small-close", "/small.html", 50, 1, {"close": True}),
@@ -91,10 +99,22 @@ WORKLOADS = [
     ("tls-handshake-full", "/small.html", 50, 1, {"tls": True, "close": True, "resume": False, "h2o": True}),
     ("tls-large", "/large.bin", 8, 1, {"tls": True, "h2o": True}),
     ("tls-idle", "/small.html", 50, 1, {"tls": True, "idle": 2000, "idle_only": True, "h2o": True}),
+    ("h2-small", "/small.html", 20, 1, {"h2": "h2", "streams": 16, "tls": True, "h2o": True, "group": "h2"}),
+    ("h2c-small", "/small.html", 20, 1, {"h2": "h2c", "streams": 16, "h2o": True, "group": "h2"}),
+    ("h2-large", "/1m.bin", 8, 1, {"h2": "h2", "streams": 1, "tls": True, "h2o": True, "group": "h2"}),
+    ("tls-1m", "/1m.bin", 8, 1, {"tls": True, "h2o": True, "group": "h2"}),
 ]
 WORKLOAD_NAMES = [w[0] for w in WORKLOADS]
-GROUPS = {"tls": [w[0] for w in WORKLOADS if w[4].get("tls")],
-          "plain": [w[0] for w in WORKLOADS if not w[4].get("tls")]}
+
+
+def workload_group(opts):
+    return opts.get("group") or ("tls" if opts.get("tls") else "plain")
+
+
+GROUPS = {g: [w[0] for w in WORKLOADS if workload_group(w[4]) == g] for g in ("tls", "plain", "h2")}
+# h2load offers OpenSSL's default TLS 1.3 order (its own default puts AES-128 first), so that
+# the servers pick what they pick with wrk: TLS_AES_256_GCM_SHA384.
+H2LOAD_TLS13_CIPHERS = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 
 SERVERS = ("webserv", "nginx", "h2o")
 OTHERS = ("nginx", "h2o")      # the ratio columns: webserv / each of these
@@ -110,6 +130,8 @@ METRICS = {
     "hwm_kib": ("peak RSS KiB (VmHWM)", "{:.0f}", True),
     "rss_kib": ("RSS KiB after run (VmRSS)", "{:.0f}", True),
     "errors": ("wrk errors + non-2xx", "{:.0f}", True),
+    "lat_mean": ("mean time for request ms (h2load)", "{:.3f}", True),
+    "h2_errors": ("h2load failed (errors + non-2xx)", "{:.0f}", True),
     "idle_open": ("idle connections held", "{:.0f}", False),
     "rss_before_kib": ("RSS KiB before idle conns", "{:.0f}", True),
     "rss_with_kib": ("RSS KiB with idle conns", "{:.0f}", True),
@@ -121,16 +143,20 @@ METRICS = {
     "tls_kib": ("TLS share: TLS - plain KiB", "{:.2f}", True),
     "open_cpu_us": ("server CPU us per connection opened", "{:.0f}", True),
 }
-NO_RATIO = {"errors", "idle_open"}
+NO_RATIO = {"errors", "h2_errors", "idle_open"}
+H2_ROWS = ["rps", "mibps", "lat_mean", "cpu_us", "hwm_kib", "rss_kib", "h2_errors"]
 ROWS = {
     "default": ["rps", "mibps", "p50", "p99", "cpu_us", "hwm_kib", "rss_kib", "errors"],
     "idle10k": ["idle_open", "rss_before_kib", "rss_with_kib", "idle_bytes",
                 "rps", "p50", "p99", "cpu_us", "hwm_kib", "errors"],
     "tls-idle": ["idle_open", "rss_before_kib", "rss_with_kib", "idle_kib", "idle_anon_kib", "idle_shmem_kib",
                  "plain_idle_kib", "tls_kib", "open_cpu_us"],
+    "h2-small": H2_ROWS,
+    "h2c-small": H2_ROWS,
+    "h2-large": H2_ROWS,
 }
 
-children = []          # every subprocess.Popen we started (servers, wrk)
+children = []          # every subprocess.Popen we started (servers, wrk, h2load, nghttp)
 grandchildren = {}     # pid -> comm of server workers we saw (children of a master)
 
 
@@ -355,6 +381,36 @@ def ensure_h2o(args):
     return (h2o, None) if h2o else (None, "not installed (the package gave no h2o binary)")
 
 
+def ensure_h2load(args):
+    """(h2load, nghttp) for the h2* workloads, from Debian's nghttp2-client (installed as root
+    when missing).  Without them: exit 1 when --only named such a workload, else (the default
+    run) drop those workloads and say so (the second value of the pair is then the reason)."""
+    if not any(w[4].get("h2") for w in args.workloads):
+        return None, None
+    for opt in ("h2load", "nghttp"):
+        given = getattr(args, opt)
+        if given and not os.access(given, os.X_OK):
+            log(f"bench: --{opt} {given}: not an executable")
+            sys.exit(1)
+    dirs = ("/usr/bin", "/usr/local/bin")
+    find = lambda: (args.h2load or find_binary("h2load", dirs), args.nghttp or find_binary("nghttp", dirs))
+    h2load, nghttp = find()
+    if (not h2load or not nghttp) and os.geteuid() == 0 and shutil.which("apt-get"):
+        if install(["nghttp2-client"], optional=True):
+            h2load, nghttp = find()
+    if h2load and nghttp:
+        return (h2load, nghttp), None
+    missing = " and ".join(n for n, b in (("h2load", h2load), ("nghttp", nghttp)) if not b)
+    if args.only:
+        log(f"bench: missing {missing} for the h2 workloads; as root, run: apt-get install -y nghttp2-client\n"
+            f"       (or run `make bench` as root, which installs it), or pass --h2load/--nghttp PATH")
+        sys.exit(1)
+    why = f"{missing} not found (apt-get install -y nghttp2-client)"
+    log(f"bench: {why}; running without the h2 workloads")
+    args.workloads = [w for w in args.workloads if not w[4].get("h2")]
+    return None, why
+
+
 def make_cert(tmp):
     """A throw-away self-signed ECDSA P-256 certificate for localhost, used by every server."""
     d = os.path.join(tmp, "tls")
@@ -401,6 +457,7 @@ def make_docroot(tmp):
         "index.html": SMALL_HTML,
         "medium.bin": rnd.randbytes(MEDIUM_SIZE),
         "large.bin": rnd.randbytes(LARGE_SIZE),
+        "1m.bin": rnd.randbytes(MIB_SIZE),     # last: the other files' bytes stay what they were
     }
     for name, data in files.items():
         with open(os.path.join(root, name), "wb") as f:
@@ -432,8 +489,10 @@ def free_port():
 # ---------------------------------------------------------------- servers
 
 class Server:
-    def __init__(self, kind, binary, tmp, docroot, workers, nginx_reuseport=False, tls=None):
-        """tls: None for plain HTTP, else {"cert": PEM, "key": PEM, "resume": bool}."""
+    def __init__(self, kind, binary, tmp, docroot, workers, nginx_reuseport=False, tls=None, http2=False):
+        """tls: None for plain HTTP, else {"cert": PEM, "key": PEM, "resume": bool}.
+        http2: "listen ... http2" (webserv, nginx): h2 by ALPN over TLS, h2c by prior knowledge
+        without; h2o needs nothing (ALPN h2 on its TLS listeners, h2c prior knowledge on plain ones)."""
         self.kind = kind
         self.binary = binary
         self.tmp = tmp
@@ -441,6 +500,7 @@ class Server:
         self.nworkers = workers
         self.nginx_reuseport = nginx_reuseport
         self.tls = tls
+        self.http2 = http2
         self.proc = None
         self.port = None
         self.workers = []
@@ -468,7 +528,7 @@ class Server:
 
     def config(self):
         d = self.dir
-        ssl_flag = " ssl" if self.tls else ""
+        ssl_flag = (" ssl" if self.tls else "") + (" http2" if self.http2 else "")
         if self.kind == "webserv":
             return (f"worker_processes {self.nworkers};\n"
                     f"error_log {d}/error.log;\n"
@@ -697,7 +757,7 @@ def http_get(port, path, tls_ctx=None, session=None, info=None):
 def check_server(server, files, tls_ctx=None):
     """Every file byte for byte (over TLS when the server speaks it); the response head of
     /small.html; over TLS also the negotiated parameters and whether a session resumes."""
-    for name in ("small.html", "medium.bin", "large.bin"):
+    for name in CHECK_FILES:
         status, head, body = http_get(server.port, "/" + name, tls_ctx)
         if status != 200 or body != files[name]:
             raise BenchError(f"{server.kind}: GET {server.url}/{name} -> {status}, {len(body)} bytes "
@@ -718,6 +778,99 @@ def check_server(server, files, tls_ctx=None):
                    and second["session"].id != first["session"].id)
     return head, {"version": first["version"], "cipher": first["cipher"], "resumed": second["reused"],
                   "renewed": renewed}
+
+
+def run_tool(cmd, timeout, what):
+    """Run one of our clients to completion: (returncode, stdout bytes, stderr text)."""
+    p = start_child(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_child(p)
+        raise BenchError(f"{what} did not finish in {timeout} s: {shlex.join(cmd)}")
+    children.remove(p)
+    return p.returncode, out, err.decode("utf-8", "replace")
+
+
+def check_h2(server, files, nghttp):
+    """Over HTTP/2 (h2 by ALPN on TLS, h2c by prior knowledge without, as h2load connects):
+    every file byte for byte with nghttp (which speaks nothing but HTTP/2, so a server that
+    does not negotiate it fails here), and the response head of /small.html."""
+    for name in CHECK_FILES:
+        cmd = [nghttp, server.url + "/" + name]
+        rc, body, err = run_tool(cmd, 60, "nghttp")
+        if rc != 0 or body != files[name]:
+            raise BenchError(f"{server.kind}: HTTP/2 GET {server.url}/{name} (nghttp) -> exit {rc}, "
+                             f"{len(body)} bytes (want {len(files[name])} bytes, the file){': ' + err.strip() if err.strip() else ''}")
+    cmd = [nghttp, "-v", "-n", server.url + "/small.html"]
+    rc, out, err = run_tool(cmd, 30, "nghttp")
+    head = [m.group(1) for m in re.finditer(r"recv \(stream_id=\d+\) (.*)", out.decode("latin-1"))]
+    if rc != 0 or ":status: 200" not in head:
+        raise BenchError(f"{server.kind}: HTTP/2 GET {server.url}/small.html (nghttp -v) -> exit {rc}, "
+                         f"head {head}: {err.strip()}")
+    return "\n".join(head)
+
+
+# ---------------------------------------------------------------- h2load
+
+def parse_h2load(out):
+    """h2load's summary: rps (its req/s), requests done, seconds (the main duration), bytes
+    (traffic total: what it received after TLS, HTTP/2 framing and heads included, as wrk's
+    "read"), mibps, errors (its "failed": non-2xx/3xx statuses, reset or errored streams,
+    timeouts), the status classes, the "time for request" statistics in ms, the protocol."""
+    r = {}
+    m = re.search(r"^finished in ([\d.]+)(us|ms|s), ([\d.]+) req/s", out, re.M)
+    req = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.M)
+    traffic = re.search(r"^traffic: \S+ \((\d+)\) total", out, re.M)
+    if not (m and req and traffic):
+        raise BenchError("cannot parse h2load output:\n" + out[-3000:])
+    r["seconds"] = parse_ms(m.group(1) + m.group(2)) / 1e3
+    r["rps"] = float(m.group(3))
+    total, started, done, ok, failed, errored, timeout = (int(x) for x in req.groups())
+    r.update(requests=done, succeeded=ok, failed=failed, errored=errored, timeout=timeout)
+    r["requests_line"] = req.group(0)
+    r["bytes"] = int(traffic.group(1))
+    r["mibps"] = r["bytes"] / r["seconds"] / 1024 ** 2 if r["seconds"] else 0.0
+    # "failed" counts errored and timed-out streams too (h2load: process_abandoned_streams)
+    r["errors"] = failed
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M)
+    if m:
+        r["status"] = dict(zip(("2xx", "3xx", "4xx", "5xx"), (int(x) for x in m.groups())))
+    m = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", out, re.M)
+    if m:
+        for k, v in zip(("lat_min", "lat_max", "lat_mean", "lat_sd"), m.groups()):
+            try:
+                r[k] = parse_ms(v)
+            except ValueError:
+                pass
+    for key, pat in (("protocol", r"^Application protocol: (\S+)"), ("tls_version", r"^TLS Protocol: (\S+)"),
+                     ("cipher", r"^Cipher: (\S+)"), ("temp_key", r"^Server Temp Key: (.+)$")):
+        m = re.search(pat, out, re.M)
+        if m:
+            r[key] = m.group(1).strip()
+    return r
+
+
+def run_h2load(h2load, url, conns, streams, threads, duration, proto):
+    """h2load -D duration (timing-based): `conns` connections of `streams` concurrent streams.
+    proto: "h2" (https:// URL, ALPN h2) or "h2c" (http:// URL, prior knowledge, h2load's default)."""
+    cmd = [h2load, "-t", str(threads), "-c", str(conns), "-m", str(streams), "-D", str(duration)]
+    if url.startswith("https:"):
+        cmd.append("--tls13-ciphers=" + H2LOAD_TLS13_CIPHERS)
+    cmd.append(url)
+    rc, out, err = run_tool(cmd, duration + 30, "h2load")
+    out = out.decode("utf-8", "replace")
+    if rc != 0:
+        raise BenchError(f"h2load failed ({rc}): {shlex.join(cmd)}\n{out[-2000:]}{err[-1000:]}")
+    r = parse_h2load(out)
+    if r.get("protocol") != proto:
+        raise BenchError(f"h2load negotiated {r.get('protocol')!r}, not {proto}: {shlex.join(cmd)}\n"
+                         f"{out[-2000:]}{err[-1000:]}")
+    if not r["requests"]:
+        raise BenchError(f"h2load completed no request: {shlex.join(cmd)}\n{out[-2000:]}{err[-1000:]}")
+    r["cmd"] = shlex.join(cmd)
+    return r
 
 
 # ---------------------------------------------------------------- wrk
@@ -994,10 +1147,13 @@ def one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert=None):
     tls = None
     if opts.get("tls"):
         tls = dict(cert, resume=opts.get("resume", True))
-    srv = Server(kind, binaries[kind], tmp, docroot, opts.get("workers", 1), args.nginx_reuseport, tls)
+    srv = Server(kind, binaries[kind], tmp, docroot, opts.get("workers", 1), args.nginx_reuseport, tls,
+                 http2=bool(opts.get("h2")))
     idle = None
     try:
         srv.start()
+        if opts.get("h2"):
+            return h2_run(args, wl, kind, binaries, files, info, cert, srv)
         head, tls_seen = check_server(srv, files, tls_client_context(cert["cert"]) if tls else None)
         info.setdefault("headers", {})[kind] = head
         if tls_seen:
@@ -1048,6 +1204,41 @@ def one_run(args, wl, kind, binaries, tmp, docroot, files, info, cert=None):
         if idle is not None:
             idle.close()
         srv.stop()
+
+
+def h2_run(args, wl, kind, binaries, files, info, cert, srv):
+    """h2-small, h2c-small, h2-large: check (over HTTP/1.1 + TLS where the port has TLS, and over
+    HTTP/2 with nghttp), warm up with h2load, then the measured h2load run between two samples of
+    the workers' CPU time.  Called by one_run, which stops `srv`."""
+    name, path, conns, threads, opts = wl
+    proto, streams = opts["h2"], opts["streams"]
+    if srv.tls:  # the check client offers ALPN http/1.1 only; nginx 1.22's h2c ports speak only HTTP/2
+        head, tls_seen = check_server(srv, files, tls_client_context(cert["cert"]))
+        info.setdefault("headers", {})[kind] = head
+        info.setdefault("tls", {}).setdefault(name, {})[kind] = tls_seen
+    info.setdefault("h2_headers", {})[kind] = check_h2(srv, files, binaries["nghttp"])
+    url = srv.url + path
+    if args.warmup > 0:
+        run_h2load(binaries["h2load"], url, conns, streams, threads, args.warmup, proto)
+    cpu0 = srv.cpu_ticks()
+    w = run_h2load(binaries["h2load"], url, conns, streams, threads, args.duration, proto)
+    time.sleep(0.3)  # let the server finish closing what h2load left
+    srv.check_alive()
+    cpu1 = srv.cpu_ticks()
+    hwm, rss = srv.mem_kib()
+    res = {k: w[k] for k in ("rps", "mibps", "requests", "succeeded", "failed", "errored", "timeout",
+                             "errors", "bytes", "seconds", "lat_min", "lat_max", "lat_mean", "lat_sd",
+                             "status", "cmd") if k in w}
+    res["h2_errors"] = w["errors"]
+    if w["errors"]:
+        res["wrk_errors_line"] = w["requests_line"] + (f"; status codes {w['status']}" if "status" in w else "")
+    if w["requests"]:
+        res["cpu_us"] = (cpu1 - cpu0) / CLK_TCK * 1e6 / w["requests"]
+    res["cpu_s"] = (cpu1 - cpu0) / CLK_TCK
+    res["hwm_kib"], res["rss_kib"] = hwm, rss
+    info.setdefault("h2", {}).setdefault(name, {})[kind] = {
+        k: w[k] for k in ("protocol", "tls_version", "cipher", "temp_key") if k in w}
+    return res
 
 
 def idle_only_run(args, wl, kind, binaries, tmp, docroot, files, info, cert, srv):
@@ -1120,6 +1311,35 @@ def idle_only_run(args, wl, kind, binaries, tmp, docroot, files, info, cert, srv
             idle.close()
         plain.stop()
     return res
+
+
+def h2_notes(results, args):
+    """What the h2 rows are, and h2-large against tls-1m (the same 1 MiB file over HTTP/1.1 + TLS),
+    per server: the comparison the HTTP/2 issue's target is about."""
+    notes = []
+    ran = [w for w in args.workloads if w[4].get("h2") and results.get(w[0])]
+    if ran:
+        loads = "; ".join(f"{w[0]}: h2load -t{w[3]} -c{w[2]} -m{w[4]['streams']} -D {args.duration} "
+                          f"{'https' if w[4].get('tls') else 'http'}://127.0.0.1:PORT{w[1]} ({w[4]['h2']})"
+                          for w in ran)
+        notes.append(f"h2 rows ({loads}): latency is h2load's mean \"time for request\" (it gives no "
+                     f"percentiles; p50/p99 are not reported); MiB/s = h2load's \"traffic: total\" bytes "
+                     f"(received after TLS: HTTP/2 frames, heads, bodies) / its main duration; failed = "
+                     f"h2load's \"failed\" (non-2xx/3xx, reset or errored streams, timeouts); over TLS "
+                     f"h2load offers {H2LOAD_TLS13_CIPHERS.split(':')[0]} first, as wrk (OpenSSL's default)")
+    h2r, h1r = results.get("h2-large"), results.get("tls-1m")
+    if h2r and h1r:
+        parts = []
+        for kind in SERVERS:
+            a = median([r.get("mibps") for r in h2r.get(kind, [])])
+            b = median([r.get("mibps") for r in h1r.get(kind, [])])
+            if a and b:
+                parts.append(f"{kind} {a:.1f} over h2 vs {b:.1f} over HTTP/1.1 = {a / b:.2f}")
+        if parts:
+            notes.append("h2-large against tls-1m (the same 1 MiB file, 8 connections, HTTP/2 by h2load vs "
+                         "HTTP/1.1 by wrk, both over TLS), MiB/s medians, each server against itself: "
+                         + "; ".join(parts))
+    return notes
 
 
 def median(xs):
@@ -1234,6 +1454,7 @@ def machine_info(binaries):
         "webserv": f"{binaries['webserv']} at {commit}",
         "webserv_version": first_line([binaries["webserv"], "-v"]),
         "h2o": first_line([binaries["h2o"], "--version"]) if binaries.get("h2o") else None,
+        "h2load": first_line([binaries["h2load"], "--version"]) if binaries.get("h2load") else None,
         "openssl": ssl.OPENSSL_VERSION + " (Python's ssl, the check client)",
     }
 
@@ -1247,6 +1468,7 @@ def write_markdown(path, info, args, rows, results, notes, elapsed):
         "",
         f"- machine: {m['nproc']} CPUs ({m['nproc_usable']} usable), {m['cpu']}, {m['memory']} RAM, {m['kernel']}, load average at start {m['loadavg']}",
         f"- {m['nginx']}; {m['h2o'] or 'h2o: ' + str(info.get('h2o_status'))}; {m['wrk']}; "
+        + (f"{m['h2load']}; " if m.get("h2load") else "") +
         f"webserv {m['webserv'].split(' at ')[-1]} ({m.get('webserv_version', '?')})",
         f"- {args.rounds} round(s) of {args.duration} s per server and workload, alternated "
         f"webserv/nginx{'/h2o where h2o takes part' if h2o_meant else ''}, warm-up {args.warmup} s; medians; "
@@ -1268,12 +1490,26 @@ def write_markdown(path, info, args, rows, results, notes, elapsed):
                 f"{kind} {t['version']} {t['cipher']}, resumed {'yes' if t['resumed'] else 'no'}"
                 + (f", new ticket {'yes' if t.get('renewed') else 'no'}" if t['resumed'] else "")
                 for kind, t in per.items()))
+    h2 = info.get("h2", {})
+    if h2:
+        lines += ["", "HTTP/2 as h2load negotiated it (\"Application protocol\", and over TLS its "
+                  "\"TLS Protocol\", \"Cipher\", \"Server Temp Key\" lines):", ""]
+        for name, per in h2.items():
+            lines.append(f"- {name}: " + "; ".join(
+                f"{kind} " + ", ".join(t[k] for k in ("protocol", "tls_version", "cipher", "temp_key") if k in t)
+                for kind, t in per.items()))
     heads = info.get("headers", {})
     if heads:
         lines += ["", "Response head for GET /small.html (each server):", ""]
         for kind in SERVERS:
             if kind in heads:
                 lines += [f"{kind}:", "```", heads[kind].replace("\r\n", "\n").strip(), "```"]
+    heads = info.get("h2_headers", {})
+    if heads:
+        lines += ["", "HTTP/2 response head for GET /small.html (nghttp -v, each server):", ""]
+        for kind in SERVERS:
+            if kind in heads:
+                lines += [f"{kind}:", "```", heads[kind].strip(), "```"]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -1289,12 +1525,15 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true", help="rounds=1, duration=3")
     ap.add_argument("--only", action="append", metavar="NAME",
                     help="workload(s) to run, comma-separated or repeated: " + ", ".join(WORKLOAD_NAMES)
-                    + "; groups: tls (the tls-* ones), plain (the others)")
+                    + "; groups: tls (the tls-* ones of issue 9), plain (HTTP/1.1 without TLS), "
+                    "h2 (h2-small, h2c-small, h2-large, and tls-1m: h2-large's file over HTTP/1.1 + TLS)")
     ap.add_argument("--webserv", default=os.path.join(REPO, "webserv"), help="webserv binary (default ./webserv)")
     ap.add_argument("--nginx", help="nginx binary (default: from PATH or /usr/sbin)")
     ap.add_argument("--wrk", help="wrk binary (default: from PATH)")
     ap.add_argument("--h2o", help="h2o binary (default: from PATH; optional, see --no-h2o)")
     ap.add_argument("--no-h2o", action="store_true", help="do not run h2o (nor install it)")
+    ap.add_argument("--h2load", help="h2load binary for the h2 workloads (default: from PATH; nghttp2-client)")
+    ap.add_argument("--nghttp", help="nghttp binary, the HTTP/2 check client (default: from PATH; nghttp2-client)")
     ap.add_argument("--idle-timeout", type=float, default=60.0,
                     help="seconds allowed to open the idle connections (default 60)")
     ap.add_argument("--nginx-reuseport", action="store_true", help="give nginx's listen the reuseport flag")
@@ -1328,8 +1567,11 @@ def main(argv):
         log(f"bench: {args.webserv} not found; build it first (`make`)")
         return 1
     nginx, wrk = ensure_tools(args)
+    h2tools, h2_missing = ensure_h2load(args)
+    h2load, nghttp = h2tools or (None, None)
     h2o, h2o_status = ensure_h2o(args)
-    binaries = {"webserv": os.path.abspath(args.webserv), "nginx": nginx, "wrk": wrk, "h2o": h2o}
+    binaries = {"webserv": os.path.abspath(args.webserv), "nginx": nginx, "wrk": wrk, "h2o": h2o,
+                "h2load": h2load, "nghttp": nghttp}
     soft, hard = raise_nofile()
     global NGINX_RLIMIT_NOFILE
     if not can_raise_nofile(NGINX_RLIMIT_NOFILE):
@@ -1348,6 +1590,8 @@ def main(argv):
     notes = []
     if h2o_status and any(w[4].get("h2o") for w in args.workloads):
         notes.append(f"h2o {h2o_status}: its columns say n/a")
+    if h2_missing:
+        notes.append(f"the h2 workloads were not run: {h2_missing}")
     t_start = time.monotonic()
     nruns = sum(3 if (h2o and w[4].get("h2o")) else 2 for w in args.workloads)
     # a run: warm-up + measured wrk + start/check/stop; an idle_only run: two servers (TLS, then
@@ -1394,12 +1638,15 @@ def main(argv):
                             f"{res.get('plain_idle_kib', 0):.2f} KiB/conn; TLS share {res.get('tls_kib', 0):.2f}"
                             f"  ({time.monotonic() - t0:.1f} s)")
                     else:
+                        lat = (f"mean {res.get('lat_mean', 0):7.3f} ms" if wl[4].get("h2")
+                               else f"p99 {res.get('p99', 0):7.3f} ms")
                         log(f"  {name:<19} round {rnd + 1}/{args.rounds} {kind:<8} "
                             f"{res.get('rps', 0):9.0f} req/s {res.get('mibps', 0):8.1f} MiB/s "
-                            f"p99 {res.get('p99', 0):7.3f} ms  cpu {res.get('cpu_us', 0):6.2f} us/req{extra}"
+                            f"{lat}  cpu {res.get('cpu_us', 0):6.2f} us/req{extra}"
                             f"  ({time.monotonic() - t0:.1f} s)")
                     if res.get("errors"):
-                        note = (f"{name} round {rnd + 1} {kind}: {res['errors']} wrk errors/non-2xx"
+                        client = "h2load failed requests" if wl[4].get("h2") else "wrk errors/non-2xx"
+                        note = (f"{name} round {rnd + 1} {kind}: {res['errors']} {client}"
                                 + (f" ({res['wrk_errors_line']})" if res.get("wrk_errors_line") else ""))
                         notes.append(note)
                         log("  " + note)
@@ -1428,6 +1675,7 @@ def main(argv):
             shutil.rmtree(tmp, ignore_errors=True)
 
     elapsed = time.monotonic() - t_start
+    notes += h2_notes(results, args)
     rows = summarize(results, args.workloads)
     if rows:
         m = info["machine"]
@@ -1446,6 +1694,7 @@ def main(argv):
         with open(os.path.splitext(out)[0] + ".json", "w") as f:
             json.dump({"machine": info["machine"], "args": {k: v for k, v in vars(args).items() if k != "workloads"},
                        "h2o_status": info.get("h2o_status"), "tls": info.get("tls", {}),
+                       "h2": info.get("h2", {}),
                        "results": results}, f, indent=1, default=str)
         shown = os.path.relpath(out)
         print(f"\nwritten: {out if shown.startswith('..') else shown} (and .json); took {elapsed:.0f} s")

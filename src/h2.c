@@ -9,8 +9,9 @@
  * to the client's window only as the handler takes them), a ready
  * response is submitted, a producer's new output resumes its stream.
  * nghttp2 writes frames into `out` (bounded: nothing more is asked of it
- * while the socket is slow), and a stream's DATA is read from its
- * response's sources by read_body as the windows allow. */
+ * while the socket is slow); a stream's DATA is copied from its
+ * response's sources straight behind its frame header (send_data) as the
+ * windows allow. */
 #include "h2.h"
 
 #include <errno.h>
@@ -278,46 +279,75 @@ static size_t add_converted(converted_t *cv, nghttp2_nv *nv, size_t n, size_t ma
     return n;
 }
 
+/* Copy n bytes of the response's body, in order of its sources, to dst.
+ * Returns 0, or -1 when the file could not be read. */
+static int take_body(response_t *r, char *dst, size_t n, int32_t id)
+{
+    size_t k = buf_len(&r->mem) < n ? buf_len(&r->mem) : n;
+    if (k) {
+        memcpy(dst, buf_head(&r->mem), k);
+        buf_consume(&r->mem, k);
+        dst += k;
+        n -= k;
+    }
+    k = r->body_len < n ? r->body_len : n;
+    if (k) {
+        memcpy(dst, r->body, k);
+        r->body += k;
+        r->body_len -= k;
+        dst += k;
+        n -= k;
+    }
+    while (n) {
+        ssize_t got = pread(r->file, dst, n, r->file_off);
+        if (got <= 0) {
+            log_msg(LOG_ERR, "read of a file for h2 stream %d: %s", (int)id, got ? strerror(errno) : "truncated");
+            return -1;
+        }
+        r->file_off += got;
+        dst += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* How much of the body the next DATA frame carries (up to `length`, the
+ * windows' and the frame size's limit). The bytes themselves are copied
+ * by send_data, straight behind the frame header in `out`. */
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *src, void *user)
 {
     stream_t *st = src->ptr;
     response_t *r = &st->rq->resp;
-    size_t n = 0;
-    size_t k = buf_len(&r->mem) < length ? buf_len(&r->mem) : length;
-    if (k) {
-        memcpy(buf, buf_head(&r->mem), k);
-        buf_consume(&r->mem, k);
-        n += k;
-    }
-    k = r->body_len < length - n ? r->body_len : length - n;
-    if (k) {
-        memcpy(buf + n, r->body, k);
-        r->body += k;
-        r->body_len -= k;
-        n += k;
-    }
-    if (n < length && r->file >= 0 && r->file_off < r->file_end) {
-        off_t left = r->file_end - r->file_off;
-        k = (off_t)(length - n) < left ? length - n : (size_t)left;
-        ssize_t got = pread(r->file, buf + n, k, r->file_off);
-        if (got <= 0) {
-            log_msg(LOG_ERR, "read of a file for h2 stream %d: %s", (int)id, got ? strerror(errno) : "truncated");
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  /* the stream is reset */
-        }
-        r->file_off += got;
-        n += (size_t)got;
-    }
-    if (r->more && r->refill && buf_len(&r->mem) < REFILL_LOW)
+    size_t mem = buf_len(&r->mem);
+    uint64_t avail = mem + r->body_len + (r->file >= 0 ? (uint64_t)(r->file_end - r->file_off) : 0);
+    size_t n = avail < length ? (size_t)avail : length;
+    if (r->more && r->refill && mem - (n < mem ? n : mem) < REFILL_LOW)
         mark(st);  /* the producer may add more: asked after this round */
     if (n == 0 && r->more) {
         st->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (!r->more && !response_pending(r))
+    if (!r->more && n == avail)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-    r->sent += (int64_t)n;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     return (ssize_t)n;
+}
+
+static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *src, void *user)
+{
+    h2_t *h = user;
+    stream_t *st = src->ptr;
+    buf_t *o = &h->out;
+    if (buf_reserve(o, 9 + length) < 9 + length)
+        return NGHTTP2_ERR_WOULDBLOCK;  /* cannot happen: frames are asked for only below OUT_LOW */
+    if (take_body(&st->rq->resp, o->data + o->end + 9, length, st->id) != 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  /* the stream is reset */
+    memcpy(o->data + o->end, framehd, 9);
+    o->end += 9 + length;
+    st->rq->resp.sent += (int64_t)length;
+    return 0;
 }
 
 static void submit_response(stream_t *st)
@@ -639,6 +669,7 @@ static nghttp2_session_callbacks *callbacks(void)
         nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+        nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     }
     return cb;
 }
