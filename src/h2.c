@@ -69,6 +69,7 @@ typedef struct h2 {
     size_t nstreams;
     stream_t *dirty;
     bool goaway;                   /* graceful stop: no new streams */
+    bool progress;                 /* a request or response moved: the timer starts again */
     uint64_t flood_second;
     unsigned empty_frames, resets; /* this second */
 } h2_t;
@@ -346,6 +347,7 @@ static int send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *frameh
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  /* the stream is reset */
     memcpy(o->data + o->end, framehd, 9);
     o->end += 9 + length;
+    h->progress = true;
     st->rq->resp.sent += (int64_t)length;
     return 0;
 }
@@ -395,6 +397,7 @@ static void submit_response(stream_t *st)
         nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     }
     st->submitted = true;
+    st->h->progress = true;
 }
 
 /* ---- requests ---- */
@@ -599,6 +602,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
     case NGHTTP2_HEADERS:
         if (!st)
             break;
+        h->progress = true;
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
             st->body_end = true;
         if ((f->hd.flags & NGHTTP2_FLAG_END_HEADERS) && !st->head_done) {
@@ -639,6 +643,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
         return 0;
     }
     st->received += (int64_t)len;
+    st->h->progress = true;
     buf_take(&st->body);
     if (buf_append(&st->body, data, len) != 0) {  /* more than the window it was given */
         nghttp2_session_consume(s, id, len);
@@ -695,10 +700,15 @@ static nghttp2_option *options(void)
 
 static bool flush(conn_t *c);
 
+/* The connection's one timer: keepalive_timeout without streams, else
+ * send_timeout. It starts again only when a request or a response moves
+ * (HEADERS or DATA either way), never for control frames: a client that
+ * PINGs cannot hold a stalled stream, or an idle connection, for ever. */
 static void set_timer(conn_t *c)
 {
     h2_t *h = h2_of(c);
     const conf_scope_t *s = default_scope(c);
+    h->progress = false;
     loop_timer_set(&c->timer, (uint64_t)(h->nstreams ? s->send_timeout : s->keepalive_timeout));
 }
 
@@ -755,7 +765,8 @@ static bool flush(conn_t *c)
             buf_consume(&h->out, (size_t)n);
             if ((size_t)n < len)
                 c->wr_ready = false;
-            set_timer(c);
+            if (h->progress)
+                set_timer(c);
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -786,7 +797,8 @@ static int h2_step(conn_t *c)
             return CONN_NEXT;
         }
         buf_consume(&c->in, (size_t)n);
-        set_timer(c);
+        if (h->progress)
+            set_timer(c);
     }
     service_dirty(h);
     if (!flush(c))

@@ -816,6 +816,38 @@ def test_content_length_disagrees_with_data(srv, transport, declared, sent):
 # ---------------------------------------------------------------------------
 # 4. Graceful stop
 
+@pytest.mark.parametrize("stalled_upload", [True, False], ids=["stalled-upload", "idle"])
+def test_pings_do_not_hold_a_connection(webserv, stalled_upload):
+    """Control frames are not progress: a client that PINGs every 0.2 s
+    but sends no body for its upload (or no request at all) is cut when
+    send_timeout (keepalive_timeout when idle) runs out, as a silent one is."""
+    srv = webserv("""
+server {
+    listen 127.0.0.1:@PORT@ http2;
+    root @ROOT@;
+    send_timeout 1s;
+    keepalive_timeout 1s;
+    location /up/ { allow_methods PUT; upload_store @ROOT@; }
+}
+""")
+    with RawH2(srv.port, timeout=T) as c:
+        c.handshake()
+        if stalled_upload:
+            c.request(request_headers("PUT", "/up/stalled.bin", extra=[("content-length", "10")]), end_stream=False)
+        start = time.monotonic()
+        while not c.eof and time.monotonic() - start < 8 * SLOW:
+            c.send(ping_frame(b"stalling"))
+            c.pump(0.2)
+        took = time.monotonic() - start
+        assert c.eof, "still open after %.1f s of PINGs; %s" % (took, c.summary())
+        assert took >= 0.8, "cut before its timeout (%.1f s)" % took
+    assert not (srv.root / "stalled.bin").exists()
+    with RawH2(srv.port, timeout=T) as c:  # and the server serves on
+        c.handshake()
+        st = c._stream(c.get("/"))
+        assert c.wait(lambda: st.done), c.summary()
+
+
 def test_sigquit_finishes_the_open_stream(webserv):
     """A download held at window 0; SIGQUIT: GOAWAY NO_ERROR (every one
     of them) naming our stream, the server waits for the stream, which
