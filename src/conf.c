@@ -427,6 +427,47 @@ static int compile_vars(parser_t *ps, var_expr_t *e, const char *text)
     return 0;
 }
 
+static int set_add_header(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    if (n == 3 && strcmp(a[2], "always") != 0)
+        return perr(ps, ps->line, "invalid parameter \"%s\" in \"add_header\"", a[2]);
+    for (const char *p = a[0]; *p; p++)  /* a field name is a token */
+        if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *p))
+            return perr(ps, ps->line, "invalid header name \"%s\" in \"add_header\"", a[0]);
+    for (const char *p = a[1]; *p; p++)
+        if ((*p < ' ' && *p != '\t') || *p == 0x7f)
+            return perr(ps, ps->line, "invalid header value in \"add_header\"");
+    if (!a[0][0])
+        return perr(ps, ps->line, "empty header name in \"add_header\"");
+    conf_header_t *h = arena_push(ps->arena, (void **)&s->add_headers, &s->nadd_headers, sizeof(*h));
+    h->name = a[0];
+    h->value = a[1];
+    h->always = n == 3;
+    s->add_headers_set = true;
+    return compile_vars(ps, &h->expr, h->value);
+}
+
+static int set_expires(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->expires_mode != CONF_EXPIRES_UNSET, "expires");
+    if (strcmp(a[0], "off") == 0) {
+        s->expires_mode = CONF_EXPIRES_OFF;
+    } else if (strcmp(a[0], "epoch") == 0) {
+        s->expires_mode = CONF_EXPIRES_EPOCH;
+    } else if (strcmp(a[0], "max") == 0) {
+        s->expires_mode = CONF_EXPIRES_MAX;
+    } else {
+        bool negative = a[0][0] == '-';
+        const char *t = a[0] + (negative || a[0][0] == '+');
+        int64_t ms = conf_parse_time(t);
+        if (ms < 0 || ms / 1000 > 100LL * 365 * 86400)
+            return perr(ps, ps->line, "invalid value \"%s\" in \"expires\"", a[0]);
+        s->expires_mode = CONF_EXPIRES_TIME;
+        s->expires = negative ? -(ms / 1000) : ms / 1000;
+    }
+    return 0;
+}
+
 static int set_return(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(s->return_code != CONF_UNSET, "return");
@@ -829,6 +870,8 @@ static const directive_t DIRECTIVES[] = {
     {"cgi_max_processes", CTX_MAIN, 1, 1, 0, set_cgi_max},
     {"server", CTX_MAIN, 0, 0, 1, set_server},
     {"listen", CTX_SERVER, 1, 3, 0, set_listen},
+    {"add_header", CTX_ANY, 2, 3, 0, set_add_header},
+    {"expires", CTX_ANY, 1, 1, 0, set_expires},
     {"http2_max_concurrent_streams", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_http2_streams},
     {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
     {"location", CTX_SERVER, 1, 2, 1, set_location},
@@ -968,6 +1011,15 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
     if (!c->ncgis) {
         c->cgis = p->cgis;
         c->ncgis = p->ncgis;
+    }
+    if (!c->add_headers_set) {
+        c->add_headers = p->add_headers;
+        c->nadd_headers = p->nadd_headers;
+        c->add_headers_set = p->add_headers_set;
+    }
+    if (c->expires_mode == CONF_EXPIRES_UNSET) {
+        c->expires_mode = p->expires_mode;
+        c->expires = p->expires;
     }
 }
 

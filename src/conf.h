@@ -28,6 +28,15 @@ typedef struct {
     char *interpreter;  /* "/usr/bin/python3" */
 } conf_cgi_t;
 
+typedef struct {
+    char *name;
+    char *value;        /* as written */
+    var_expr_t expr;    /* value compiled (variables) */
+    bool always;        /* on every status, not only 2xx/3xx */
+} conf_header_t;
+
+enum { CONF_EXPIRES_UNSET, CONF_EXPIRES_OFF, CONF_EXPIRES_EPOCH, CONF_EXPIRES_MAX, CONF_EXPIRES_TIME };
+
 /* Settings that main, server and location levels share. Unset values are
  * CONF_UNSET / NULL / 0-count-with-flag and are filled from the parent
  * when the tree is merged, so after conf_load every field is set. */
@@ -52,6 +61,11 @@ typedef struct {
     size_t ncgis;
     int64_t cgi_timeout;           /* ms */
     int access_log_fd;             /* opened by conf_open_logs; -1 = off */
+    conf_header_t *add_headers;    /* add_header: a level that has any replaces its parent's */
+    size_t nadd_headers;
+    bool add_headers_set;
+    int expires_mode;              /* CONF_EXPIRES_*; UNSET: inherited */
+    int64_t expires;               /* CONF_EXPIRES_TIME: seconds from now (negative: no-cache) */
 } conf_scope_t;
 
 typedef struct {

@@ -107,9 +107,56 @@ int http_add_header(request_t *rq, const char *fmt, ...)
     return rc;
 }
 
+/* `expires` and `add_header` of the location that answers: on 2xx and 3xx
+ * responses (an add_header marked `always`: on every one). A value that
+ * evaluates empty adds nothing, as in nginx. */
+static void add_configured_fields(request_t *rq)
+{
+    const conf_scope_t *s = rq->scope;
+    if (!s)
+        return;
+    buf_t *f = &rq->fields;
+    bool success = rq->status >= 200 && rq->status < 400;
+    if (success && s->expires_mode > CONF_EXPIRES_OFF) {
+        char date[HTTP_DATE_LEN + 1];
+        if (s->expires_mode == CONF_EXPIRES_EPOCH) {
+            buf_appends(f, "Expires: Thu, 01 Jan 1970 00:00:01 GMT\r\nCache-Control: no-cache\r\n");
+        } else if (s->expires_mode == CONF_EXPIRES_MAX) {
+            buf_appends(f, "Expires: Thu, 31 Dec 2037 23:55:55 GMT\r\nCache-Control: max-age=315360000\r\n");
+        } else {
+            http_date_format(clock_wall() + (time_t)s->expires, date);
+            if (s->expires < 0)
+                buf_appendf(f, "Expires: %s\r\nCache-Control: no-cache\r\n", date);
+            else
+                buf_appendf(f, "Expires: %s\r\nCache-Control: max-age=%lld\r\n", date, (long long)s->expires);
+        }
+    }
+    for (size_t i = 0; i < s->nadd_headers; i++) {
+        const conf_header_t *h = &s->add_headers[i];
+        if (!success && !h->always)
+            continue;
+        size_t mark = f->end;
+        if (buf_appends(f, h->name) || buf_append(f, ": ", 2))
+            break;
+        size_t value_at = f->end;
+        if (var_eval(&h->expr, rq, f) != 0 || f->end == value_at) {  /* too long, or empty */
+            f->end = mark;
+            f->failed = false;
+            continue;
+        }
+        for (size_t k = value_at; k < f->end; k++)  /* a value from the request cannot end the line */
+            if (f->data[k] == '\r' || f->data[k] == '\n')
+                f->data[k] = ' ';
+        buf_append(f, "\r\n", 2);
+    }
+}
+
 void http_response_ready(request_t *rq, int64_t content_length)
 {
+    const conf_scope_t *s = rq->scope;
     rq->resp.length = http_status_has_body(rq->status) ? content_length : -1;
+    if (s && (s->nadd_headers || s->expires_mode > CONF_EXPIRES_OFF))
+        add_configured_fields(rq);
     rq->resp.ready = true;
 }
 
