@@ -447,6 +447,56 @@ static int set_add_header(parser_t *ps, conf_scope_t *s, char **a, int n)
     return compile_vars(ps, &h->expr, h->value);
 }
 
+/* allow/deny ADDR | CIDR | all */
+static int set_access(parser_t *ps, conf_scope_t *s, const char *arg, bool allow)
+{
+    const char *name = allow ? "allow" : "deny";
+    conf_access_t r;
+    memset(&r, 0, sizeof(r));
+    r.allow = allow;
+    if (strcmp(arg, "all") != 0) {
+        char text[INET6_ADDRSTRLEN + 8];
+        if (strlen(arg) >= sizeof(text))
+            return perr(ps, ps->line, "invalid address \"%s\" in \"%s\"", arg, name);
+        strcpy(text, arg);
+        char *slash = strchr(text, '/');
+        long bits = -1;
+        if (slash) {
+            char *end;
+            *slash = '\0';
+            bits = strtol(slash + 1, &end, 10);
+            if (*end || end == slash + 1 || bits < 0)
+                return perr(ps, ps->line, "invalid address \"%s\" in \"%s\"", arg, name);
+        }
+        size_t len;
+        if (inet_pton(AF_INET, text, r.addr) == 1) {
+            r.family = AF_INET;
+            len = 4;
+        } else if (inet_pton(AF_INET6, text, r.addr) == 1) {
+            r.family = AF_INET6;
+            len = 16;
+        } else {
+            return perr(ps, ps->line, "invalid address \"%s\" in \"%s\"", arg, name);
+        }
+        if (bits < 0)
+            bits = (long)len * 8;
+        if (bits > (long)len * 8)
+            return perr(ps, ps->line, "invalid prefix length in \"%s\" of \"%s\"", arg, name);
+        for (size_t i = 0; i < len; i++) {
+            long b = bits - (long)i * 8;
+            r.mask[i] = (unsigned char)(b >= 8 ? 0xff : b <= 0 ? 0 : (0xff << (8 - b)) & 0xff);
+            r.addr[i] &= r.mask[i];  /* bits past the prefix mean nothing */
+        }
+    }
+    conf_access_t *slot = arena_push(ps->arena, (void **)&s->access, &s->naccess, sizeof(r));
+    *slot = r;
+    s->access_set = true;
+    return 0;
+}
+
+static int set_allow(parser_t *ps, conf_scope_t *s, char **a, int n) { return set_access(ps, s, a[0], true); }
+static int set_deny(parser_t *ps, conf_scope_t *s, char **a, int n) { return set_access(ps, s, a[0], false); }
+
 static int set_expires(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(s->expires_mode != CONF_EXPIRES_UNSET, "expires");
@@ -872,6 +922,8 @@ static const directive_t DIRECTIVES[] = {
     {"listen", CTX_SERVER, 1, 3, 0, set_listen},
     {"add_header", CTX_ANY, 2, 3, 0, set_add_header},
     {"expires", CTX_ANY, 1, 1, 0, set_expires},
+    {"allow", CTX_ANY, 1, 1, 0, set_allow},
+    {"deny", CTX_ANY, 1, 1, 0, set_deny},
     {"http2_max_concurrent_streams", CTX_MAIN | CTX_SERVER, 1, 1, 0, set_http2_streams},
     {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
     {"location", CTX_SERVER, 1, 2, 1, set_location},
@@ -1016,6 +1068,11 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
         c->add_headers = p->add_headers;
         c->nadd_headers = p->nadd_headers;
         c->add_headers_set = p->add_headers_set;
+    }
+    if (!c->access_set) {
+        c->access = p->access;
+        c->naccess = p->naccess;
+        c->access_set = p->access_set;
     }
     if (c->expires_mode == CONF_EXPIRES_UNSET) {
         c->expires_mode = p->expires_mode;

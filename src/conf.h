@@ -35,6 +35,14 @@ typedef struct {
     bool always;        /* on every status, not only 2xx/3xx */
 } conf_header_t;
 
+/* An allow/deny rule: the client's address masked equals addr, or any
+ * address (family 0, `all`). */
+typedef struct {
+    unsigned char addr[16], mask[16];
+    int family;         /* AF_INET, AF_INET6; 0 = all */
+    bool allow;
+} conf_access_t;
+
 enum { CONF_EXPIRES_UNSET, CONF_EXPIRES_OFF, CONF_EXPIRES_EPOCH, CONF_EXPIRES_MAX, CONF_EXPIRES_TIME };
 
 /* Settings that main, server and location levels share. Unset values are
@@ -64,6 +72,9 @@ typedef struct {
     conf_header_t *add_headers;    /* add_header: a level that has any replaces its parent's */
     size_t nadd_headers;
     bool add_headers_set;
+    conf_access_t *access;         /* allow/deny in order: a level that has any replaces its parent's */
+    size_t naccess;
+    bool access_set;
     int expires_mode;              /* CONF_EXPIRES_*; UNSET: inherited */
     int64_t expires;               /* CONF_EXPIRES_TIME: seconds from now (negative: no-cache) */
 } conf_scope_t;

@@ -1,6 +1,7 @@
 /* Request handling: routing, response heads, error pages, access log. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -340,6 +341,35 @@ static void do_return(request_t *rq, const conf_scope_t *s)
     }
 }
 
+/* allow/deny of the location, in order, first match wins. */
+static bool access_denied(const request_t *rq, const conf_scope_t *s)
+{
+    unsigned char a[16];
+    int family = AF_INET;
+    if (inet_pton(AF_INET, rq->conn->peer, a) != 1) {
+        if (inet_pton(AF_INET6, rq->conn->peer, a) != 1)
+            return true;  /* no address to judge: refused */
+        family = AF_INET6;
+        static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, v4_mapped, 12) == 0) {  /* an IPv4 client of an IPv6 socket is judged as IPv4 */
+            memmove(a, a + 12, 4);
+            family = AF_INET;
+        }
+    }
+    size_t len = family == AF_INET ? 4 : 16;
+    for (size_t i = 0; i < s->naccess; i++) {
+        const conf_access_t *r = &s->access[i];
+        if (r->family && r->family != family)
+            continue;
+        bool match = true;
+        for (size_t k = 0; k < len && match && r->family; k++)
+            match = (a[k] & r->mask[k]) == r->addr[k];
+        if (match)
+            return !r->allow;
+    }
+    return false;
+}
+
 /* Route the normalized path in rq->path and run its handler. */
 static void dispatch(request_t *rq)
 {
@@ -366,8 +396,13 @@ static void dispatch(request_t *rq)
             return;
         }
     }
-    if (s->return_code != CONF_UNSET) {
+    if (s->return_code != CONF_UNSET) {  /* before allow/deny, as nginx (its rewrite phase comes first) */
         do_return(rq, s);
+        return;
+    }
+    if (s->naccess && access_denied(rq, s)) {
+        log_msg(LOG_ERR, "client %s: access forbidden by rule, request \"%s\"", rq->conn->peer, rq->path.data);
+        http_error(rq, 403);
         return;
     }
     if (cgi_serve(rq))
