@@ -441,10 +441,9 @@ static int set_add_header(parser_t *ps, conf_scope_t *s, char **a, int n)
         return perr(ps, ps->line, "empty header name in \"add_header\"");
     conf_header_t *h = arena_push(ps->arena, (void **)&s->add_headers, &s->nadd_headers, sizeof(*h));
     h->name = a[0];
-    h->value = a[1];
     h->always = n == 3;
     s->add_headers_set = true;
-    return compile_vars(ps, &h->expr, h->value);
+    return compile_vars(ps, &h->expr, a[1]);
 }
 
 /* allow/deny ADDR | CIDR | all */
@@ -1051,11 +1050,17 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
         c->index = p->index;
         c->nindex = p->nindex;
     }
-    if (!c->error_pages_set) {
-        c->error_pages = p->error_pages;
-        c->nerror_pages = p->nerror_pages;
-        c->error_pages_set = p->error_pages_set;
+/* a list: a level that has any of its own replaces its parent's */
+#define INHERIT_LIST(list, count, set) \
+    if (!c->set) {                     \
+        c->list = p->list;             \
+        c->count = p->count;           \
+        c->set = p->set;               \
     }
+    INHERIT_LIST(error_pages, nerror_pages, error_pages_set);
+    INHERIT_LIST(add_headers, nadd_headers, add_headers_set);
+    INHERIT_LIST(access, naccess, access_set);
+#undef INHERIT_LIST
     if (!c->access_log_set) {
         c->access_log = p->access_log;
         c->access_log_set = p->access_log_set;
@@ -1063,16 +1068,6 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
     if (!c->ncgis) {
         c->cgis = p->cgis;
         c->ncgis = p->ncgis;
-    }
-    if (!c->add_headers_set) {
-        c->add_headers = p->add_headers;
-        c->nadd_headers = p->nadd_headers;
-        c->add_headers_set = p->add_headers_set;
-    }
-    if (!c->access_set) {
-        c->access = p->access;
-        c->naccess = p->naccess;
-        c->access_set = p->access_set;
     }
     if (c->expires_mode == CONF_EXPIRES_UNSET) {
         c->expires_mode = p->expires_mode;

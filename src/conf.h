@@ -30,8 +30,7 @@ typedef struct {
 
 typedef struct {
     char *name;
-    char *value;        /* as written */
-    var_expr_t expr;    /* value compiled (variables) */
+    var_expr_t expr;    /* the value, compiled (variables) */
     bool always;        /* on every status, not only 2xx/3xx */
 } conf_header_t;
 

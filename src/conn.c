@@ -167,11 +167,17 @@ void conn_accept(listener_t *l, int fd, const struct sockaddr *peer, socklen_t p
     c->wr_ready = true;
     buf_init(&c->in, IN_LIMIT);
     if (peer->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer, sizeof(c->peer));
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+        inet_ntop(AF_INET6, a, c->peer, sizeof(c->peer));
         c->peer_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+        c->peer_family = AF_INET6;  /* never IPv4-mapped: IPv6 listeners are IPV6_V6ONLY */
+        memcpy(c->peer_addr, a->s6_addr, 16);
     } else {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer, sizeof(c->peer));
+        const struct in_addr *a = &((const struct sockaddr_in *)peer)->sin_addr;
+        inet_ntop(AF_INET, a, c->peer, sizeof(c->peer));
         c->peer_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+        c->peer_family = AF_INET;
+        memcpy(c->peer_addr, &a->s_addr, 4);
     }
     (void)peerlen;
     if (loop_add(&c->io, LOOP_IN | LOOP_OUT | LOOP_RDHUP | LOOP_ET) != 0) {

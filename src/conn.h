@@ -81,6 +81,10 @@ struct conn {
     void *tls;            /* the SSL of a TLS connection (tls.c) */
     char peer[46];        /* INET6_ADDRSTRLEN */
     int peer_port;
+    /* the peer's address in binary, for rules that compare it (allow/deny):
+     * AF_INET in the first 4 bytes, or AF_INET6 */
+    int peer_family;
+    unsigned char peer_addr[16];
     buf_t in;             /* bytes read and not yet used up by the protocol */
 };
 

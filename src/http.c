@@ -1,7 +1,6 @@
 /* Request handling: routing, response heads, error pages, access log. */
 #include "http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -108,6 +107,29 @@ int http_add_header(request_t *rq, const char *fmt, ...)
     return rc;
 }
 
+/* "Expires: ...\r\nCache-Control: ...\r\n" for `expires` of `offset`
+ * seconds from now: formatted once a second for the offset last asked
+ * (a site has one or two), not per response. */
+static const char *expires_lines(int64_t offset, size_t *len)
+{
+    static char lines[128];
+    static size_t n;
+    static time_t built = -1;
+    static int64_t built_for;
+    if (built != clock_wall() || built_for != offset) {
+        char date[HTTP_DATE_LEN + 1];
+        built = clock_wall();
+        built_for = offset;
+        http_date_format(built + (time_t)offset, date);
+        int k = offset < 0 ? snprintf(lines, sizeof(lines), "Expires: %s\r\nCache-Control: no-cache\r\n", date)
+                           : snprintf(lines, sizeof(lines), "Expires: %s\r\nCache-Control: max-age=%lld\r\n",
+                                      date, (long long)offset);
+        n = k > 0 && (size_t)k < sizeof(lines) ? (size_t)k : 0;
+    }
+    *len = n;
+    return lines;
+}
+
 /* `expires` and `add_header` of the location that answers: on 2xx and 3xx
  * responses (an add_header marked `always`: on every one). A value that
  * evaluates empty adds nothing, as in nginx. */
@@ -119,17 +141,14 @@ static void add_configured_fields(request_t *rq)
     buf_t *f = &rq->fields;
     bool success = rq->status >= 200 && rq->status < 400;
     if (success && s->expires_mode > CONF_EXPIRES_OFF) {
-        char date[HTTP_DATE_LEN + 1];
         if (s->expires_mode == CONF_EXPIRES_EPOCH) {
             buf_appends(f, "Expires: Thu, 01 Jan 1970 00:00:01 GMT\r\nCache-Control: no-cache\r\n");
         } else if (s->expires_mode == CONF_EXPIRES_MAX) {
             buf_appends(f, "Expires: Thu, 31 Dec 2037 23:55:55 GMT\r\nCache-Control: max-age=315360000\r\n");
         } else {
-            http_date_format(clock_wall() + (time_t)s->expires, date);
-            if (s->expires < 0)
-                buf_appendf(f, "Expires: %s\r\nCache-Control: no-cache\r\n", date);
-            else
-                buf_appendf(f, "Expires: %s\r\nCache-Control: max-age=%lld\r\n", date, (long long)s->expires);
+            size_t len;
+            const char *lines = expires_lines(s->expires, &len);
+            buf_append(f, lines, len);
         }
     }
     for (size_t i = 0; i < s->nadd_headers; i++) {
@@ -344,26 +363,15 @@ static void do_return(request_t *rq, const conf_scope_t *s)
 /* allow/deny of the location, in order, first match wins. */
 static bool access_denied(const request_t *rq, const conf_scope_t *s)
 {
-    unsigned char a[16];
-    int family = AF_INET;
-    if (inet_pton(AF_INET, rq->conn->peer, a) != 1) {
-        if (inet_pton(AF_INET6, rq->conn->peer, a) != 1)
-            return true;  /* no address to judge: refused */
-        family = AF_INET6;
-        static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(a, v4_mapped, 12) == 0) {  /* an IPv4 client of an IPv6 socket is judged as IPv4 */
-            memmove(a, a + 12, 4);
-            family = AF_INET;
-        }
-    }
-    size_t len = family == AF_INET ? 4 : 16;
+    const conn_t *c = rq->conn;
+    size_t len = c->peer_family == AF_INET ? 4 : 16;
     for (size_t i = 0; i < s->naccess; i++) {
         const conf_access_t *r = &s->access[i];
-        if (r->family && r->family != family)
+        if (r->family && r->family != c->peer_family)
             continue;
         bool match = true;
         for (size_t k = 0; k < len && match && r->family; k++)
-            match = (a[k] & r->mask[k]) == r->addr[k];
+            match = (c->peer_addr[k] & r->mask[k]) == r->addr[k];
         if (match)
             return !r->allow;
     }

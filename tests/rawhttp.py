@@ -202,11 +202,11 @@ def try_parse(buf, head_request=False, eof=False):
 
 
 class Conn:
-    """One client connection to 127.0.0.1:port."""
+    """One client connection to 127.0.0.1:port (or host: "::1" for IPv6)."""
 
     def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT, rcvbuf=None):
         self.timeout = timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             # before connect, so the window is small from the start
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)

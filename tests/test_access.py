@@ -50,18 +50,11 @@ def srv(module_webserv):
     return module_webserv(CONF, nports=2)
 
 
-def get(srv, path, family=socket.AF_INET):
-    if family == socket.AF_INET:
-        return rawhttp.get(srv.port, path)
-    with socket.create_connection(("::1", srv.port), timeout=10) as s:  # [::1] on the same port
-        s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path).encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return int(data.split(b" ", 2)[1]), data
+def get(srv, path, host="127.0.0.1"):
+    """GET over IPv4, or over IPv6 with host "::1" (the same port on [::1])."""
+    with rawhttp.Conn(srv.port, host=host) as c:
+        c.send(rawhttp.build("GET", path))
+        return c.read_final()[1]
 
 
 @pytest.mark.parametrize("path, status", [
@@ -95,8 +88,8 @@ def test_denied_is_logged(srv):
     ("/index.html", 200),
 ])
 def test_rules_over_ipv6(srv, path, status):
-    got, data = get(srv, path, socket.AF_INET6)
-    assert got == status, data[:300]
+    r = get(srv, path, "::1")
+    assert r.status == status, r
 
 
 def test_over_h2(srv):
