@@ -53,15 +53,21 @@ static void check_conf(const conf_t *c)
         }
         for (size_t j = 0; j < srv->nlocations; j++) {
             const conf_location_t *loc = &srv->locations[j];
-            FUZZ_CHECK(loc->prefix[0] == '/' && strlen(loc->prefix) == loc->prefix_len);
+            FUZZ_CHECK(strlen(loc->prefix) == loc->prefix_len);
             check_scope(&loc->s);
-            /* a location's own prefix finds a location at least as long */
-            const conf_location_t *found = conf_find_location(srv, loc->prefix, loc->prefix_len);
-            FUZZ_CHECK(found != NULL && found->prefix_len >= loc->prefix_len);
-            FUZZ_CHECK(!found->exact || found->prefix_len == loc->prefix_len);
+            if (loc->kind == CONF_LOC_REGEX || loc->kind == CONF_LOC_NAMED) {
+                FUZZ_CHECK(loc->kind == CONF_LOC_NAMED ? loc->prefix[0] == '@' : loc->re.code != NULL);
+                continue;
+            }
+            FUZZ_CHECK(loc->prefix[0] == '/');
+            /* a location's own prefix finds a location at least as long, or a regex */
+            const conf_location_t *found = conf_find_location(srv, loc->prefix, loc->prefix_len, NULL);
+            FUZZ_CHECK(found != NULL);
+            FUZZ_CHECK(found->kind == CONF_LOC_REGEX || found->prefix_len >= loc->prefix_len);
+            FUZZ_CHECK(found->kind != CONF_LOC_EXACT || found->prefix_len == loc->prefix_len);
         }
-        conf_find_location(srv, "/", 1);
-        conf_find_location(srv, "/index.html", 11);
+        conf_find_location(srv, "/", 1, NULL);
+        conf_find_location(srv, "/index.html", 11, NULL);
         for (size_t j = 0; j < srv->nnames; j++) {
             const char *name = srv->names[j];
             FUZZ_CHECK(conf_find_server(ptrs, nptrs, name, strlen(name)) != NULL);

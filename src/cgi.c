@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "http.h"
 #include "log.h"
+#include "route.h"
 #include "process.h"
 #include "tls.h"
 #include "util.h"
@@ -107,8 +108,9 @@ static int find_script(request_t *rq, cgi_t *g)
             size_t el = strlen(ext);
             if (i <= el || memcmp(path + i - el, ext, el) != 0 || path[i - el - 1] == '/')
                 continue;
-            if ((size_t)snprintf(g->script, sizeof(g->script), "%s%.*s", s->root, (int)i, path) >= sizeof(g->script))
+            if (route_map(rq, path, i, NULL) != 0 || buf_len(&rq->fspath) >= sizeof(g->script))
                 return 404;
+            memcpy(g->script, rq->fspath.data, buf_len(&rq->fspath) + 1);
             struct stat st;
             if (stat(g->script, &st) != 0)
                 return errno == ENOENT || errno == ENOTDIR ? 404 : 403;

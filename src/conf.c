@@ -112,33 +112,42 @@ static int lex(lexer_t *lx)
     }
     buf_t w;
     buf_init(&w, 1 << 20);
-    if (c == '"' || c == '\'') {
+    bool quoted = c == '"' || c == '\'';
+    if (quoted)
         lx->p++;
-        while (lx->p < lx->end && *lx->p != c) {
-            if (*lx->p == '\\' && lx->p + 1 < lx->end) {
-                lx->p++;
-                char e = *lx->p == 'n' ? '\n' : *lx->p == 't' ? '\t' : *lx->p;
-                buf_append(&w, &e, 1);
-            } else {
-                if (*lx->p == '\n')
-                    lx->line++;
-                buf_append(&w, lx->p, 1);
-            }
-            lx->p++;
+    /* A backslash keeps the next character from ending the word; as in
+     * nginx, \" \' \\ \t \r \n stand for that character and any
+     * other pair stays as it is (so a regex's \d or \. reaches PCRE2). */
+    while (lx->p < lx->end && (quoted ? *lx->p != c
+                                      : !isspace((unsigned char)*lx->p) && *lx->p != ';' && *lx->p != '{' &&
+                                            *lx->p != '}')) {
+        if (*lx->p == '\\' && lx->p + 1 < lx->end) {
+            char e = lx->p[1];
+            const char *one = e == 't'                   ? "\t"
+                              : e == 'r'                 ? "\r"
+                              : e == 'n'                 ? "\n"
+                              : e && strchr("\"'\\", e) ? &lx->p[1]
+                                                         : NULL;
+            if (e == '\n')
+                lx->line++;
+            if (one)
+                buf_append(&w, one, 1);
+            else
+                buf_append(&w, lx->p, 2);
+            lx->p += 2;
+            continue;
         }
+        if (*lx->p == '\n')
+            lx->line++;
+        buf_append(&w, lx->p, 1);
+        lx->p++;
+    }
+    if (quoted) {
         if (lx->p >= lx->end) {
             buf_free(&w);
             return T_ERROR;
         }
         lx->p++;
-    } else {
-        while (lx->p < lx->end && !isspace((unsigned char)*lx->p) && *lx->p != ';' && *lx->p != '{' &&
-               *lx->p != '}') {
-            if (*lx->p == '\\' && lx->p + 1 < lx->end)
-                lx->p++;
-            buf_append(&w, lx->p, 1);
-            lx->p++;
-        }
     }
     lx->word = arena_strndup(lx->arena, buf_len(&w) ? buf_head(&w) : "", buf_len(&w));  /* "" is a word too */
     buf_free(&w);
@@ -305,6 +314,8 @@ static int check_log_file(parser_t *ps, const char *path)
 static int set_root(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(s->root, "root");
+    if (s->alias)
+        return perr(ps, ps->line, "\"root\" directive is duplicate, \"alias\" directive was specified earlier");
     s->root = resolve_path(ps, a[0]);
     size_t l = strlen(s->root);
     while (l > 1 && s->root[l - 1] == '/')  /* root + "/uri": no double slash */
@@ -520,6 +531,7 @@ static int set_expires(parser_t *ps, conf_scope_t *s, char **a, int n)
 static int set_return(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     DUPLICATE_CHECK(s->return_code != CONF_UNSET, "return");
+    s->return_after = s->nrewrites;
     if (n == 1 && (strncmp(a[0], "http://", 7) == 0 || strncmp(a[0], "https://", 8) == 0)) {
         s->return_code = 302;
         s->return_text = a[0];
@@ -697,6 +709,19 @@ static void scope_init(conf_scope_t *s)
 static int parse_block(parser_t *ps, int ctx);
 static void ssl_init(conf_ssl_t *t);
 
+/* try_files ... @name: the server has that named location (it may come
+ * after the try_files that names it). */
+static int check_named_locations(parser_t *ps, const conf_server_t *srv)
+{
+    for (size_t i = 0; i <= srv->nlocations; i++) {
+        const conf_scope_t *s = i < srv->nlocations ? &srv->locations[i].s : &srv->s;
+        if (s->try_files && s->try_files->named && !conf_find_named(srv, s->try_files->named))
+            return perr(ps, i < srv->nlocations ? srv->locations[i].line : srv->line,
+                        "no location \"%s\" for \"try_files\"", s->try_files->named);
+    }
+    return 0;
+}
+
 static int set_server(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
     conf_t *c = ps->conf;
@@ -709,36 +734,165 @@ static int set_server(parser_t *ps, conf_scope_t *s, char **a, int n)
     ssl_init(&c->servers[idx].ssl);
     ps->srv = &c->servers[idx];
     int rc = parse_block(ps, CTX_SERVER);
+    if (rc == 0)
+        rc = check_named_locations(ps, ps->srv);
     ps->srv = NULL;
     return rc;
 }
 
+/* Compile a regex of the configuration (freed with it). */
+static int compile_pattern(parser_t *ps, pattern_t *p, const char *re, bool caseless)
+{
+    char why[512];
+    if (pattern_compile(p, re, caseless, why, sizeof(why)) != 0)
+        return perr(ps, ps->line, "%s", why);
+    pattern_t *kept = arena_push(ps->arena, (void **)&ps->conf->patterns, &ps->conf->npatterns, sizeof(*p));
+    *kept = *p;
+    return 0;
+}
+
 static int set_location(parser_t *ps, conf_scope_t *s, char **a, int n)
 {
-    bool exact = false;
+    static const struct {
+        const char *modifier;
+        int kind;
+    } modifiers[] = {{"=", CONF_LOC_EXACT}, {"^~", CONF_LOC_PREFIX_FIRST}, {"~", CONF_LOC_REGEX}, {"~*", CONF_LOC_REGEX}};
+    int kind = a[0][0] == '@' ? CONF_LOC_NAMED : CONF_LOC_PREFIX;
     const char *prefix = a[0];
     if (n == 2) {
-        if (strcmp(a[0], "=") != 0)
+        kind = -1;
+        for (size_t i = 0; i < sizeof(modifiers) / sizeof(modifiers[0]); i++)
+            if (strcmp(a[0], modifiers[i].modifier) == 0)
+                kind = modifiers[i].kind;
+        if (kind < 0)
             return perr(ps, ps->line, "invalid location modifier \"%s\"", a[0]);
-        exact = true;
         prefix = a[1];
     }
-    if (prefix[0] != '/')
+    if (kind == CONF_LOC_NAMED ? n != 1 || !prefix[1] : kind != CONF_LOC_REGEX && prefix[0] != '/')
         return perr(ps, ps->line, "invalid location \"%s\", it must start with \"/\"", prefix);
     conf_server_t *srv = ps->srv;
-    for (size_t i = 0; i < srv->nlocations; i++)
-        if (srv->locations[i].exact == exact && strcmp(srv->locations[i].prefix, prefix) == 0)
+    for (size_t i = 0; i < srv->nlocations; i++) {
+        const conf_location_t *l = &srv->locations[i];
+        bool prefixes = l->kind != CONF_LOC_EXACT && kind != CONF_LOC_EXACT;  /* ^~ /a and /a are one prefix */
+        if ((l->kind == kind || (prefixes && l->kind != CONF_LOC_REGEX && kind != CONF_LOC_REGEX)) &&
+            strcmp(l->prefix, prefix) == 0)
             return perr(ps, ps->line, "duplicate location \"%s\"", prefix);
+    }
+    pattern_t re = {0};
+    if (kind == CONF_LOC_REGEX && compile_pattern(ps, &re, prefix, strcmp(a[0], "~*") == 0) != 0)
+        return -1;
     conf_location_t *loc = arena_push(ps->arena, (void **)&srv->locations, &srv->nlocations, sizeof(*loc));
     loc->prefix = (char *)prefix;
     loc->prefix_len = strlen(prefix);
-    loc->exact = exact;
+    loc->kind = kind;
+    loc->re = re;
     loc->line = ps->line;
     scope_init(&loc->s);
     ps->loc = loc;
     int rc = parse_block(ps, CTX_LOCATION);
     ps->loc = NULL;
     return rc;
+}
+
+/* A URI with variables: the path, and the query after the first '?' of
+ * the text (a '?' a variable brings belongs to the path). */
+static int compile_uri(parser_t *ps, conf_uri_t *u, char *text)
+{
+    char *q = strchr(text, '?');
+    u->has_args = q != NULL;
+    if (q) {
+        *q = '\0';
+        if (compile_vars(ps, &u->args, q + 1) != 0)
+            return -1;
+    }
+    int rc = compile_vars(ps, &u->path, text);
+    if (q)
+        *q = '?';
+    return rc;
+}
+
+static int set_alias(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->alias, "alias");
+    if (s->root)
+        return perr(ps, ps->line, "\"alias\" directive is duplicate, \"root\" directive was specified earlier");
+    if (ps->loc->kind == CONF_LOC_NAMED)
+        return perr(ps, ps->line, "\"alias\" directive is not allowed here");
+    size_t len = strlen(a[0]);
+    bool slash = len && a[0][len - 1] == '/';
+    if (strchr(a[0], '$') || ps->loc->kind == CONF_LOC_REGEX) {
+        /* built per request (a regex location's alias names the whole file):
+         * made absolute now, checked for ".." when used */
+        s->alias = a[0];
+        if (a[0][0] != '/' && a[0][0] != '$') {
+            size_t size = strlen(ps->conf->dir) + len + 2;
+            s->alias = arena_alloc(ps->arena, size);
+            snprintf(s->alias, size, "%s/%s", ps->conf->dir, a[0]);
+        }
+        return compile_vars(ps, &s->alias_expr, s->alias);
+    }
+    char *path = resolve_path(ps, a[0]);
+    size_t plen = strlen(path);
+    if (slash && path[plen - 1] != '/') {  /* the trailing slash is part of the mapping */
+        char *with = arena_alloc(ps->arena, plen + 2);
+        memcpy(with, path, plen);
+        with[plen] = '/';
+        path = with;
+    }
+    s->alias = path;
+    return 0;
+}
+
+static int set_try_files(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->try_files, "try_files");
+    conf_try_files_t *t = arena_alloc(ps->arena, sizeof(*t));
+    t->files = arena_alloc(ps->arena, sizeof(var_expr_t) * (size_t)(n - 1));
+    for (int i = 0; i < n - 1; i++)
+        if (compile_vars(ps, &t->files[t->nfiles++], a[i]) != 0)
+            return -1;
+    char *last = a[n - 1];
+    if (last[0] == '=') {
+        char *end;
+        long code = strtol(last + 1, &end, 10);
+        if (*end || end == last + 1 || code < 200 || code > 599)
+            return perr(ps, ps->line, "invalid code \"%s\" in \"try_files\"", last);
+        t->code = (int)code;
+    } else if (last[0] == '@') {
+        t->named = last;  /* checked when the server block ends: it may come later */
+    } else if (last[0] != '/' && last[0] != '$') {
+        return perr(ps, ps->line, "invalid URI \"%s\" in \"try_files\"", last);
+    } else if (compile_uri(ps, &t->uri, last) != 0) {
+        return -1;
+    }
+    s->try_files = t;
+    return 0;
+}
+
+static int set_rewrite(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    static const char *const flags[] = {"", "last", "break", "redirect", "permanent"};
+    conf_rewrite_t r;
+    memset(&r, 0, sizeof(r));
+    if (n == 3) {
+        r.flag = -1;
+        for (int i = 1; i < 5; i++)
+            if (strcmp(a[2], flags[i]) == 0)
+                r.flag = i;
+        if (r.flag < 0)
+            return perr(ps, ps->line, "invalid parameter \"%s\"", a[2]);
+    }
+    char *to = a[1];
+    size_t len = strlen(to);
+    r.external = strncmp(to, "http://", 7) == 0 || strncmp(to, "https://", 8) == 0 || strncmp(to, "$scheme", 7) == 0;
+    r.keep_args = !(len && to[len - 1] == '?');
+    if (!r.keep_args)
+        to[len - 1] = '\0';  /* the '?' only says: no query */
+    if (compile_pattern(ps, &r.re, a[0], false) != 0 || compile_uri(ps, &r.to, to) != 0)
+        return -1;
+    conf_rewrite_t *slot = arena_push(ps->arena, (void **)&s->rewrites, &s->nrewrites, sizeof(r));
+    *slot = r;
+    return 0;
 }
 
 /* ---- TLS ---- */
@@ -927,6 +1081,9 @@ static const directive_t DIRECTIVES[] = {
     {"server_name", CTX_SERVER, 1, -1, 0, set_server_name},
     {"location", CTX_SERVER, 1, 2, 1, set_location},
     {"root", CTX_ANY, 1, 1, 0, set_root},
+    {"alias", CTX_LOCATION, 1, 1, 0, set_alias},
+    {"try_files", CTX_SERVER | CTX_LOCATION, 2, -1, 0, set_try_files},
+    {"rewrite", CTX_SERVER | CTX_LOCATION, 2, 3, 0, set_rewrite},
     {"index", CTX_ANY, 1, -1, 0, set_index},
     {"autoindex", CTX_ANY, 1, 1, 0, set_autoindex},
     {"client_max_body_size", CTX_ANY, 1, 1, 0, set_body_size},
@@ -1025,7 +1182,10 @@ static int parse_block(parser_t *ps, int ctx)
 
 /* ---- inheritance ---- */
 
-static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
+/* `location`: whether c is a location's scope (p its server's). A
+ * server's return runs before its locations are searched: a location
+ * does not inherit it. */
+static void merge_scope(conf_scope_t *c, const conf_scope_t *p, bool location)
 {
 #define INHERIT(field, unset) \
     if (c->field == (unset))  \
@@ -1041,7 +1201,7 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p)
     INHERIT(methods, 0u);
     INHERIT(upload_store, NULL);
 #undef INHERIT
-    if (c->return_code == CONF_UNSET) {
+    if (c->return_code == CONF_UNSET && !location) {
         c->return_code = p->return_code;
         c->return_text = p->return_text;
         c->return_expr = p->return_expr;
@@ -1091,7 +1251,7 @@ static void set_defaults(parser_t *ps, conf_scope_t *s)
     d.send_timeout = 60000;
     d.cgi_timeout = 30000;
     d.methods = HTTP_GET | HTTP_HEAD | HTTP_POST | HTTP_DELETE;
-    merge_scope(s, &d);
+    merge_scope(s, &d, false);
 }
 
 static void merge_tree(parser_t *ps)
@@ -1104,12 +1264,12 @@ static void merge_tree(parser_t *ps)
         c->cgi_max_processes = CONF_CGI_MAX_PROCESSES;
     for (size_t i = 0; i < c->nservers; i++) {
         conf_server_t *srv = &c->servers[i];
-        merge_scope(&srv->s, &c->s);
+        merge_scope(&srv->s, &c->s, false);
         merge_ssl(&srv->ssl, &c->ssl);
         if (!srv->http2_max_streams)
             srv->http2_max_streams = c->http2_max_streams ? c->http2_max_streams : CONF_HTTP2_MAX_STREAMS;
         for (size_t j = 0; j < srv->nlocations; j++)
-            merge_scope(&srv->locations[j].s, &srv->s);
+            merge_scope(&srv->locations[j].s, &srv->s, true);
         if (!srv->nlistens) {  /* nginx's default: *:80 */
             ps->line = srv->line;
             conf_listen_t *l = arena_push(ps->arena, (void **)&srv->listens, &srv->nlistens, sizeof(*l));
@@ -1180,6 +1340,8 @@ void conf_free(conf_t *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < c->npatterns; i++)
+        pattern_free(&c->patterns[i]);
     struct conf_arena *a = c->arena;
     arena_block_t *b = a->head;
     while (b) {
@@ -1192,20 +1354,44 @@ void conf_free(conf_t *c)
 
 /* ---- lookups ---- */
 
-const conf_location_t *conf_find_location(const conf_server_t *srv, const char *path, size_t len)
+const conf_location_t *conf_find_location(const conf_server_t *srv, const char *path, size_t len, request_t *rq)
 {
     const conf_location_t *best = NULL;
+    bool regexes = false;
     for (size_t i = 0; i < srv->nlocations; i++) {
         const conf_location_t *l = &srv->locations[i];
-        if (l->exact) {
+        switch (l->kind) {
+        case CONF_LOC_EXACT:
             if (l->prefix_len == len && memcmp(l->prefix, path, len) == 0)
                 return l;
-        } else if (l->prefix_len <= len && memcmp(l->prefix, path, l->prefix_len) == 0 &&
-                   (!best || l->prefix_len > best->prefix_len)) {
-            best = l;
+            break;
+        case CONF_LOC_PREFIX:
+        case CONF_LOC_PREFIX_FIRST:
+            if (l->prefix_len <= len && memcmp(l->prefix, path, l->prefix_len) == 0 &&
+                (!best || l->prefix_len > best->prefix_len))
+                best = l;
+            break;
+        case CONF_LOC_REGEX:
+            regexes = true;
+            break;
         }
     }
+    if (!regexes || (best && best->kind == CONF_LOC_PREFIX_FIRST))
+        return best;
+    for (size_t i = 0; i < srv->nlocations; i++) {
+        const conf_location_t *l = &srv->locations[i];
+        if (l->kind == CONF_LOC_REGEX && pattern_match(&l->re, rq, path, len))
+            return l;
+    }
     return best;
+}
+
+const conf_location_t *conf_find_named(const conf_server_t *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->nlocations; i++)
+        if (srv->locations[i].kind == CONF_LOC_NAMED && strcmp(srv->locations[i].prefix, name) == 0)
+            return &srv->locations[i];
+    return NULL;
 }
 
 static bool name_matches(const char *name, const char *host, size_t hostlen)

@@ -7,7 +7,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "pattern.h"
 #include "vars.h"
+
+typedef struct request request_t;
 
 #define CONF_UNSET (-1)
 #define CONF_CGI_MAX_PROCESSES 64  /* default cgi_max_processes */
@@ -41,6 +44,32 @@ typedef struct {
     int family;         /* AF_INET, AF_INET6; 0 = all */
     bool allow;
 } conf_access_t;
+
+/* A URI with variables, split at its first '?' (a '?' from a variable's
+ * value belongs to the path). */
+typedef struct {
+    var_expr_t path, args;
+    bool has_args;
+} conf_uri_t;
+
+enum { CONF_REWRITE_NONE, CONF_REWRITE_LAST, CONF_REWRITE_BREAK, CONF_REWRITE_REDIRECT, CONF_REWRITE_PERMANENT };
+
+typedef struct {
+    pattern_t re;
+    conf_uri_t to;
+    bool keep_args;     /* the request's query goes on (the replacement does not end in '?') */
+    bool external;      /* http://, https:// or $scheme: always a redirect */
+    int flag;           /* CONF_REWRITE_* */
+} conf_rewrite_t;
+
+/* try_files FILE... (URI | =CODE | @name) */
+typedef struct {
+    var_expr_t *files;
+    size_t nfiles;
+    int code;           /* =CODE; 0: the fallback is `uri` or `named` */
+    const char *named;  /* "@name" */
+    conf_uri_t uri;
+} conf_try_files_t;
 
 enum { CONF_EXPIRES_UNSET, CONF_EXPIRES_OFF, CONF_EXPIRES_EPOCH, CONF_EXPIRES_MAX, CONF_EXPIRES_TIME };
 
@@ -76,12 +105,24 @@ typedef struct {
     bool access_set;
     int expires_mode;              /* CONF_EXPIRES_*; UNSET: inherited */
     int64_t expires;               /* CONF_EXPIRES_TIME: seconds from now (negative: no-cache) */
+    /* of this level only, never inherited (server-level ones run before
+     * the location is chosen; alias and try_files are a location's) */
+    conf_rewrite_t *rewrites;      /* in order */
+    size_t nrewrites;
+    size_t return_after;           /* rewrites that come before `return` in the file */
+    char *alias;                   /* the location's prefix is replaced by it (NULL: root) */
+    var_expr_t alias_expr;         /* in a regex location: built from captures */
+    conf_try_files_t *try_files;
 } conf_scope_t;
 
+/* location [= | ^~ | ~ | ~*] URI, location @name */
+enum { CONF_LOC_PREFIX, CONF_LOC_EXACT, CONF_LOC_PREFIX_FIRST, CONF_LOC_REGEX, CONF_LOC_NAMED };
+
 typedef struct {
-    char *prefix;
+    char *prefix;       /* the URI prefix; the regex; "@name" */
     size_t prefix_len;
-    bool exact;
+    int kind;           /* CONF_LOC_*; PREFIX_FIRST is ^~: when it is the longest prefix, no regex is tried */
+    pattern_t re;       /* CONF_LOC_REGEX */
     int line;
     conf_scope_t s;
 } conf_location_t;
@@ -149,6 +190,8 @@ typedef struct {
     conf_ssl_t ssl;    /* main-level TLS defaults */
     conf_server_t *servers;
     size_t nservers;
+    pattern_t *patterns;   /* every compiled regex: freed with the configuration */
+    size_t npatterns;
 } conf_t;
 
 /* Whether conf_parse checks the files and folders it names (on by default;
@@ -164,9 +207,14 @@ conf_t *conf_parse(const char *text, size_t len, const char *path, const char *d
 conf_t *conf_load(const char *path, char *err, size_t errlen);
 void conf_free(conf_t *c);
 
-/* Location for a normalized path: exact match, else the longest prefix;
- * NULL when none matches (use the server scope). */
-const conf_location_t *conf_find_location(const conf_server_t *srv, const char *path, size_t len);
+/* The location for a normalized path, chosen as nginx does: an exact
+ * match; else the longest prefix if it is `^~`; else the first regex in
+ * the file's order that matches (its captures become rq's, when rq is
+ * given); else the longest prefix. NULL when none matches (the server
+ * scope answers). Named locations are never chosen. */
+const conf_location_t *conf_find_location(const conf_server_t *srv, const char *path, size_t len, request_t *rq);
+/* The named location "@name" of a server; NULL when there is none. */
+const conf_location_t *conf_find_named(const conf_server_t *srv, const char *name);
 /* Server for a Host name among the servers of one listen address. */
 const conf_server_t *conf_find_server(conf_server_t *const *servers, size_t n, const char *host,
                                       size_t hostlen);

@@ -10,6 +10,7 @@
 
 #include "filecache.h"
 #include "http.h"
+#include "route.h"
 #include "log.h"
 
 /* The upload_store file for this URI, when the location has a store and
@@ -18,7 +19,7 @@ static int target_path(request_t *rq, char *out, size_t len)
 {
     const char *path = rq->path.data;
     const conf_scope_t *s = rq->scope;
-    if (s->upload_store && rq->loc && !rq->loc->exact) {
+    if (s->upload_store && rq->loc && rq->loc->kind != CONF_LOC_EXACT && rq->loc->kind != CONF_LOC_REGEX) {
         const char *rest = path + rq->loc->prefix_len;
         while (*rest == '/')
             rest++;
@@ -26,7 +27,9 @@ static int target_path(request_t *rq, char *out, size_t len)
         if ((size_t)snprintf(out, len, "%s/%s", s->upload_store, rest) < len && lstat(out, &st) == 0)
             return 0;
     }
-    return (size_t)snprintf(out, len, "%s%s", s->root, path) < len ? 0 : -1;
+    if (route_map(rq, path, buf_len(&rq->path), NULL) != 0)
+        return -1;
+    return (size_t)snprintf(out, len, "%s", rq->fspath.data) < len ? 0 : -1;
 }
 
 void delete_serve(request_t *rq)

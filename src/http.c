@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mime.h"
 #include "path.h"
+#include "route.h"
 #include "cgi.h"
 #include "delete.h"
 #include "filecache.h"
@@ -198,15 +199,13 @@ str_t http_query(const request_t *rq)
 static void dispatch(request_t *rq);
 static int set_path(request_t *rq, str_t raw);
 
-/* Make `uri` (raw: still percent-encoded, maybe with a query) the
- * request's URI. Returns 0, or -1 when it is not a valid path. */
-static int set_target(request_t *rq, const char *uri, size_t len)
+/* rq->target holds a raw URI (still percent-encoded, maybe with a
+ * query): make it the request's. Returns 0, or -1 when its path is not
+ * valid. */
+static int use_target(request_t *rq)
 {
-    buf_t *t = &rq->target;
-    t->start = t->end = 0;
-    if (len == 0 || buf_append(t, uri, len) != 0)
-        return -1;
-    const char *u = buf_head(t);
+    const char *u = buf_head(&rq->target);
+    size_t len = buf_len(&rq->target);
     const char *q = memchr(u, '?', len);
     size_t plen = q ? (size_t)(q - u) : len;
     rq->rewritten = true;
@@ -214,17 +213,43 @@ static int set_target(request_t *rq, const char *uri, size_t len)
     return set_path(rq, (str_t){u, plen});
 }
 
+static int set_target(request_t *rq, const char *uri, size_t len)
+{
+    buf_t *t = &rq->target;
+    t->start = t->end = 0;
+    if (len == 0 || buf_append(t, uri, len) != 0)
+        return -1;
+    return use_target(rq);
+}
+
+int http_set_uri(request_t *rq, str_t path, str_t query)
+{
+    buf_t *t = &rq->target;
+    t->start = t->end = 0;
+    if (path_url_encode(t, path.ptr, path.len) != 0 ||
+        (query.len && (buf_append(t, "?", 1) != 0 || buf_append(t, query.ptr, query.len) != 0)))
+        return -1;
+    return use_target(rq);
+}
+
 #define MAX_INTERNAL_REDIRECTS 10
+
+/* One more internal redirect or location search; false (answered 500)
+ * past the limit. */
+static bool may_redirect(request_t *rq)
+{
+    if (++rq->redirects <= MAX_INTERNAL_REDIRECTS)
+        return true;
+    log_msg(LOG_ERR, "too many internal redirects at \"%s\"", rq->path.data);
+    http_error(rq, 500);
+    return false;
+}
 
 /* The URI changed: route the request again. */
 static void restart(request_t *rq)
 {
-    if (++rq->redirects > MAX_INTERNAL_REDIRECTS) {
-        log_msg(LOG_ERR, "too many internal redirects at \"%s\"", rq->path.data);
-        http_error(rq, 500);
-        return;
-    }
-    dispatch(rq);
+    if (may_redirect(rq))
+        dispatch(rq);
 }
 
 /* Serve the error_page for `status` as if its URI had been requested
@@ -378,44 +403,27 @@ static bool access_denied(const request_t *rq, const conf_scope_t *s)
     return false;
 }
 
-/* Route the normalized path in rq->path and run its handler. */
-static void dispatch(request_t *rq)
+/* The rewrite phase of one level: its rewrites and its return, in the
+ * order of the file. */
+static int rewrite_phase(request_t *rq, const conf_scope_t *s)
 {
-    http_request_t *h = &rq->h;
-    size_t n = buf_len(&rq->path);
-    rq->loc = conf_find_location(rq->srv, rq->path.data, n);
-    const conf_scope_t *s = rq->scope = rq->loc ? &rq->loc->s : &rq->srv->s;
-    if (s->keepalive_timeout == 0)  /* as in nginx: keep-alive disabled */
-        rq->keep_alive = false;
-
-    if (!(s->methods & (unsigned)h->method)) {
-        method_not_allowed(rq, s->methods);
-        return;
-    }
-    if (!rq->no_body) {
-        if ((h->method == HTTP_POST || h->method == HTTP_PUT) && !rq->has_body && h->content_length < 0) {
-            http_error(rq, 411);
-            return;
-        }
-        if (s->client_max_body_size && h->content_length > s->client_max_body_size) {
-            log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", rq->conn->peer,
-                    (long long)h->content_length, (long long)s->client_max_body_size);
-            http_error(rq, 413);
-            return;
-        }
-    }
-    if (s->return_code != CONF_UNSET) {  /* before allow/deny, as nginx (its rewrite phase comes first) */
+    bool changed = false;
+    int r = route_rewrites(rq, s, 0, s->return_after, &changed);
+    if (r == ROUTE_NEXT && s->return_code != CONF_UNSET) {
         do_return(rq, s);
-        return;
+        return ROUTE_DONE;
     }
-    if (s->naccess && access_denied(rq, s)) {
-        log_msg(LOG_ERR, "client %s: access forbidden by rule, request \"%s\"", rq->conn->peer, rq->path.data);
-        http_error(rq, 403);
-        return;
-    }
+    if (r == ROUTE_NEXT)
+        r = route_rewrites(rq, s, s->return_after, s->nrewrites, &changed);
+    return r == ROUTE_NEXT && changed ? ROUTE_SEARCH : r;
+}
+
+/* The handler for the request's method and location. */
+static void run_handler(request_t *rq)
+{
     if (cgi_serve(rq))
         return;
-    switch (h->method) {
+    switch (rq->h.method) {
     case HTTP_GET:
     case HTTP_HEAD:
         static_serve(rq);
@@ -424,14 +432,90 @@ static void dispatch(request_t *rq)
         delete_serve(rq);
         return;
     default:  /* POST, PUT */
-        if (s->upload_store) {
+        if (rq->scope->upload_store) {
             upload_start(rq);
             return;
         }
         /* nothing here takes a body: name what does work */
-        method_not_allowed(rq, s->methods & ~(unsigned)(HTTP_POST | HTTP_PUT));
+        method_not_allowed(rq, rq->scope->methods & ~(unsigned)(HTTP_POST | HTTP_PUT));
         return;
     }
+}
+
+static void in_location(request_t *rq, const conf_location_t *loc);
+
+/* try_files found nothing: its last argument. */
+static void try_files_fallback(request_t *rq, const conf_try_files_t *t)
+{
+    if (t->code) {
+        http_error(rq, t->code);
+    } else if (t->named) {
+        if (may_redirect(rq))
+            in_location(rq, conf_find_named(rq->srv, t->named));
+    } else if (route_fallback_uri(rq, &t->uri) == 0) {
+        restart(rq);  /* method and body kept: a front controller gets the POST */
+    }
+}
+
+/* Serve the request in location loc (NULL: the server's own scope, whose
+ * rewrites have run): the location's checks and rewrites (a changed URI
+ * chooses the location again), access, try_files, the handler. */
+static void in_location(request_t *rq, const conf_location_t *loc)
+{
+    http_request_t *h = &rq->h;
+    const conf_scope_t *s;
+    for (;;) {
+        rq->loc = loc;
+        s = rq->scope = loc ? &loc->s : &rq->srv->s;
+        if (s->keepalive_timeout == 0)  /* as in nginx: keep-alive disabled */
+            rq->keep_alive = false;
+        if (!(s->methods & (unsigned)h->method)) {
+            method_not_allowed(rq, s->methods);
+            return;
+        }
+        if (!rq->no_body) {
+            if ((h->method == HTTP_POST || h->method == HTTP_PUT) && !rq->has_body && h->content_length < 0) {
+                http_error(rq, 411);
+                return;
+            }
+            if (s->client_max_body_size && h->content_length > s->client_max_body_size) {
+                log_msg(LOG_INFO, "client %s: body of %lld bytes is over client_max_body_size %lld", rq->conn->peer,
+                        (long long)h->content_length, (long long)s->client_max_body_size);
+                http_error(rq, 413);
+                return;
+            }
+        }
+        int r = loc ? rewrite_phase(rq, s) : ROUTE_NEXT;
+        if (r == ROUTE_DONE)
+            return;
+        if (r != ROUTE_SEARCH)
+            break;
+        if (!may_redirect(rq))
+            return;
+        loc = conf_find_location(rq->srv, rq->path.data, buf_len(&rq->path), rq);
+    }
+    if (s->naccess && access_denied(rq, s)) {
+        log_msg(LOG_ERR, "client %s: access forbidden by rule, request \"%s\"", rq->conn->peer, rq->path.data);
+        http_error(rq, 403);
+        return;
+    }
+    if (s->try_files && route_try_files(rq, s->try_files) == ROUTE_FALLBACK) {
+        try_files_fallback(rq, s->try_files);
+        return;
+    }
+    run_handler(rq);
+}
+
+/* Route the normalized path in rq->path and run its handler: the
+ * server's rewrites, then the location's phases. */
+static void dispatch(request_t *rq)
+{
+    const conf_scope_t *s = &rq->srv->s;
+    rq->loc = NULL;
+    rq->scope = s;
+    if ((s->nrewrites || s->return_code != CONF_UNSET) && rewrite_phase(rq, s) == ROUTE_DONE)
+        return;
+    in_location(rq, conf_find_location(rq->srv, rq->path.data, buf_len(&rq->path), rq));
 }
 
 /* Decode and normalize a raw URI path into rq->path. Returns 0 or -1 (400). */

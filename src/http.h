@@ -47,6 +47,11 @@ bool http_status_has_body(int status);
  * of the request target), or a NULL str. */
 str_t http_query(const request_t *rq);
 
+/* Make the decoded path `path` with the raw `query` the request's URI
+ * (neither may point into rq->target). Returns 0, or -1 when it is not a
+ * valid path. */
+int http_set_uri(request_t *rq, str_t path, str_t query);
+
 /* Answer the request as a GET of `uri` instead, without a body (a CGI's
  * local redirect): the current handler's state is released first. */
 void http_internal_redirect(request_t *rq, const char *uri, size_t len);

@@ -22,7 +22,8 @@ request_t *request_get(const framing_t *fr, void *stream, conn_t *conn)
         nfree_requests--;
         rq->path.start = rq->path.end = rq->fspath.start = rq->fspath.end = 0;
         rq->target.start = rq->target.end = rq->fields.start = rq->fields.end = 0;
-        rq->value.start = rq->value.end = 0;
+        rq->value.start = rq->value.end = rq->uri.start = rq->uri.end = 0;
+        rq->captured.start = rq->captured.end = 0;
     } else {
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->path, HTTP_MAX_URI + 1);
@@ -30,6 +31,8 @@ request_t *request_get(const framing_t *fr, void *stream, conn_t *conn)
         buf_init(&rq->target, HTTP_MAX_URI + 1);
         buf_init(&rq->fields, FIELDS_LIMIT);
         buf_init(&rq->value, FIELDS_LIMIT);
+        buf_init(&rq->uri, 2 * HTTP_MAX_URI);
+        buf_init(&rq->captured, HTTP_MAX_URI + 1);
         buf_init(&rq->resp.mem, RESP_MEM_LIMIT);
         response_reset(rq);
     }
@@ -54,6 +57,8 @@ void request_put(request_t *rq)
         buf_free(&rq->target);
         buf_free(&rq->fields);
         buf_free(&rq->value);
+        buf_free(&rq->uri);
+        buf_free(&rq->captured);
         free(rq);
         return;
     }

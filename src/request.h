@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "http_parse.h"
+#include "pattern.h"
 
 typedef struct request request_t;
 typedef struct conn conn_t;
@@ -87,6 +88,8 @@ struct request {
     buf_t target;        /* the raw URI of an internal redirect */
     buf_t fields;        /* the response's header lines, "Name: value\r\n" each */
     buf_t value;         /* a value built from variables (the text of a `return`) */
+    buf_t uri;           /* a new URI being built (rewrite, try_files) */
+    buf_t captured;      /* the subject of the last regex match with captures */
     /* per request: zeroed when taken */
     const framing_t *fr;
     void *stream;        /* the framing's own state for this request */
@@ -114,6 +117,8 @@ struct request {
     size_t body_ready;
     bool framing_done;
     int redirects;       /* internal redirects so far */
+    int ncaptures;       /* $1 ... $n of the last regex match: offsets in `captured` */
+    uint32_t captures[PATTERN_CAPTURES][2];
     uint64_t start_ms;   /* its head was complete ($request_time) */
     char request_id[33]; /* $request_id, made when first used */
     const body_handler_t *body;

@@ -15,17 +15,12 @@
 #include "log.h"
 #include "mime.h"
 #include "path.h"
+#include "route.h"
 
-/* fspath = root + URI path (+ suffix), NUL-terminated. */
+/* fspath = the file of the URI path (+ suffix), NUL-terminated. */
 static int build_fspath(request_t *rq, const char *suffix)
 {
-    buf_t *f = &rq->fspath;
-    f->start = f->end = 0;
-    if (buf_appends(f, rq->scope->root) || buf_append(f, rq->path.data, buf_len(&rq->path)) ||
-        (suffix && buf_appends(f, suffix)) || buf_append(f, "", 1))
-        return -1;
-    f->end--;  /* keep the NUL out of the length */
-    return 0;
+    return route_map(rq, rq->path.data, buf_len(&rq->path), suffix);
 }
 
 /* If-None-Match: a list of entity-tags or "*"; weak comparison (RFC 9110 13.1.2). */
@@ -246,8 +241,9 @@ static void serve_directory(request_t *rq)
 
 void static_serve(request_t *rq)
 {
-    if (build_fspath(rq, NULL) != 0) {
-        http_error(rq, 414);
+    int mapped = build_fspath(rq, NULL);
+    if (mapped != 0) {
+        http_error(rq, mapped == -2 ? 404 : 414);
         return;
     }
     fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));

@@ -211,7 +211,9 @@ static int stored_uri(buf_t *b, const char *prefix, const char *name)
 /* 201 with the first file's URI in Location and a list of all of them. */
 static void respond_created(request_t *rq, upload_t *up)
 {
-    const char *prefix = rq->loc && !rq->loc->exact ? rq->loc->prefix : "/";
+    const char *prefix = rq->loc && (rq->loc->kind == CONF_LOC_PREFIX || rq->loc->kind == CONF_LOC_PREFIX_FIRST)
+                             ? rq->loc->prefix
+                             : "/";
     buf_t uri, body;
     buf_init(&uri, 2 * HTTP_MAX_URI);
     buf_init(&body, 256 * 1024);

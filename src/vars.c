@@ -9,6 +9,8 @@
 #include "clock.h"
 #include "conn.h"
 #include "http.h"
+#include "path.h"
+#include "pattern.h"
 #include "tls.h"
 #include "util.h"
 
@@ -254,7 +256,7 @@ static int eval_part(const var_part_t *p, request_t *rq, buf_t *out)
             return -1;
         return puts_(out, c->peer);
     }
-    case VAR_CAPTURE: return 0;  /* no regex has matched: regex locations and rewrite come later */
+    case VAR_CAPTURE: return put_str(out, pattern_capture(rq, p->text[0] - '0'));
     case VAR_SSL_PROTOCOL: return puts_(out, tls_protocol(c));
     case VAR_SSL_CIPHER: return puts_(out, tls_cipher(c));
     case VAR_SSL_CLIENT_VERIFY: return puts_(out, tls_client_verify(c, tmp, sizeof(tmp)));
@@ -287,6 +289,17 @@ int var_eval(const var_expr_t *e, request_t *rq, buf_t *out)
     for (size_t i = 0; i < e->nparts; i++)
         if (eval_part(&e->parts[i], rq, out) != 0)
             return -1;
+    return 0;
+}
+
+int var_eval_uri(const var_expr_t *e, request_t *rq, buf_t *out)
+{
+    for (size_t i = 0; i < e->nparts; i++) {
+        const var_part_t *p = &e->parts[i];
+        str_t c = p->var == VAR_CAPTURE ? pattern_capture(rq, p->text[0] - '0') : STR_NULL;
+        if ((p->var == VAR_CAPTURE ? path_url_encode(out, c.ptr, c.len) : eval_part(p, rq, out)) != 0)
+            return -1;
+    }
     return 0;
 }
 

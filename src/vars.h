@@ -34,6 +34,10 @@ int var_compile(var_expr_t *e, const char *text, void *(*alloc)(void *ctx, size_
  * when it does not fit out's limit. */
 int var_eval(const var_expr_t *e, request_t *rq, buf_t *out);
 
+/* The same for a URI: the captures ($1 ... $9, decoded text) are
+ * percent-encoded, so that what they hold stays data. */
+int var_eval_uri(const var_expr_t *e, request_t *rq, buf_t *out);
+
 /* The same for a log line: each value escaped (control bytes, quotes,
  * backslashes and non-ASCII as \xHH), cut at max_value bytes, and "-"
  * when empty. */

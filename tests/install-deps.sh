@@ -8,6 +8,7 @@ mode=${1:-test}
 need=""
 [ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
 [ -f /usr/include/nghttp2/nghttp2.h ] || need="$need libnghttp2-dev"
+[ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
 if [ "$mode" != build ]; then
     [ -x /usr/bin/php-cgi ] || need="$need php-cgi"
     [ -x /usr/bin/python3 ] || need="$need python3"

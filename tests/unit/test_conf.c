@@ -110,7 +110,7 @@ static int ends_with(const char *s, const char *suffix)
 
 static const conf_location_t *find_loc(const conf_server_t *srv, const char *path)
 {
-    return conf_find_location(srv, path, strlen(path));
+    return conf_find_location(srv, path, strlen(path), NULL);
 }
 
 /* ---- sizes and times ---------------------------------------------------- */
@@ -260,7 +260,7 @@ TEST(conf_full_example)
     CHECK(l != NULL && strcmp(l->prefix, "/") == 0);
     if (l) {
         CHECK_EQ_INT(l->s.methods, HTTP_GET | HTTP_HEAD);
-        CHECK_EQ_INT(l->exact, 0);
+        CHECK_EQ_INT(l->kind == CONF_LOC_EXACT, 0);
     }
     l = find_loc(srv, "/old/page");
     CHECK(l != NULL && strcmp(l->prefix, "/old/") == 0);
@@ -291,7 +291,7 @@ TEST(conf_full_example)
     l = find_loc(srv, "/health");
     CHECK(l != NULL && strcmp(l->prefix, "/health") == 0);
     if (l) {
-        CHECK_EQ_INT(l->exact, 1);
+        CHECK_EQ_INT(l->kind == CONF_LOC_EXACT, 1);
         CHECK_EQ_INT(l->s.return_code, 200);
         CHECK_EQ_STR(l->s.return_text, "ok");
     }
@@ -551,13 +551,13 @@ TEST(conf_find_location)
         CHECK(l != NULL);
         if (l) {
             CHECK_EQ_STR(l->prefix, t[i].prefix);
-            CHECK_EQ_INT(l->exact, t[i].exact);
+            CHECK_EQ_INT(l->kind == CONF_LOC_EXACT, t[i].exact);
         }
     }
     unit_context("%s", "");
     /* Only len bytes of the path count. */
-    const conf_location_t *l = conf_find_location(srv, "/healthcheck", 7);
-    CHECK(l != NULL && l->exact);
+    const conf_location_t *l = conf_find_location(srv, "/healthcheck", 7, NULL);
+    CHECK(l != NULL && l->kind == CONF_LOC_EXACT);
     conf_free(c);
 }
 
@@ -575,9 +575,9 @@ TEST(conf_find_location_order_independent)
         return;
     const conf_server_t *srv = &c->servers[0];
     const conf_location_t *l = find_loc(srv, "/a/b/c");
-    CHECK(l != NULL && l->exact && strcmp(l->prefix, "/a/b/c") == 0);
+    CHECK(l != NULL && l->kind == CONF_LOC_EXACT && strcmp(l->prefix, "/a/b/c") == 0);
     l = find_loc(srv, "/a/b/cd");
-    CHECK(l != NULL && !l->exact && strcmp(l->prefix, "/a/b/c") == 0);
+    CHECK(l != NULL && l->kind != CONF_LOC_EXACT && strcmp(l->prefix, "/a/b/c") == 0);
     l = find_loc(srv, "/a/b/x");
     CHECK(l != NULL && strcmp(l->prefix, "/a/b/") == 0);
     l = find_loc(srv, "/a/x");
