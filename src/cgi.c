@@ -208,7 +208,7 @@ static void build_env(request_t *rq, cgi_t *g, env_t *e, int64_t content_length)
     buf_init(&e->b, ENV_MAX);
     e->n = 0;
     env_cstr(e, "GATEWAY_INTERFACE", "CGI/1.1");
-    env_cstr(e, "SERVER_SOFTWARE", "webserv/0.1");
+    env_cstr(e, "SERVER_SOFTWARE", "webserv/" WEBSERV_VERSION);
     env_cstr(e, "SERVER_PROTOCOL", rq->fr->protocol(rq));
     if (h->host.len)
         env_put(e, "SERVER_NAME", http_span_str(d, h->host));

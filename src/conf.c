@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -156,7 +157,7 @@ static int lex(lexer_t *lx)
 
 /* ---- parser state ---- */
 
-enum { CTX_MAIN = 1, CTX_SERVER = 2, CTX_LOCATION = 4 };
+enum { CTX_MAIN = 1, CTX_SERVER = 2, CTX_LOCATION = 4, CTX_TYPES = 8 };
 #define CTX_ANY (CTX_MAIN | CTX_SERVER | CTX_LOCATION)
 
 typedef struct {
@@ -169,12 +170,14 @@ typedef struct {
     conf_server_t *srv;   /* current server block, if any */
     conf_location_t *loc; /* current location block, if any */
     bool error_log_set;
+    const char *file;     /* the file being read: the main one, or an included one */
+    int depth;            /* of includes */
 } parser_t;
 
 static int perr(parser_t *ps, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int perr(parser_t *ps, int line, const char *fmt, ...)
 {
-    int n = snprintf(ps->err, ps->errlen, "%s:%d: ", ps->conf->path, line);
+    int n = snprintf(ps->err, ps->errlen, "%s:%d: ", ps->file, line);
     if (n < 0 || (size_t)n >= ps->errlen)
         return -1;
     va_list ap;
@@ -706,7 +709,7 @@ static void scope_init(conf_scope_t *s)
     s->access_log_fd = -1;
 }
 
-static int parse_block(parser_t *ps, int ctx);
+static int parse_block(parser_t *ps, int ctx, bool file_top);
 static void ssl_init(conf_ssl_t *t);
 
 /* try_files ... @name: the server has that named location (it may come
@@ -733,7 +736,7 @@ static int set_server(parser_t *ps, conf_scope_t *s, char **a, int n)
     scope_init(&c->servers[idx].s);
     ssl_init(&c->servers[idx].ssl);
     ps->srv = &c->servers[idx];
-    int rc = parse_block(ps, CTX_SERVER);
+    int rc = parse_block(ps, CTX_SERVER, false);
     if (rc == 0)
         rc = check_named_locations(ps, ps->srv);
     ps->srv = NULL;
@@ -789,7 +792,7 @@ static int set_location(parser_t *ps, conf_scope_t *s, char **a, int n)
     loc->line = ps->line;
     scope_init(&loc->s);
     ps->loc = loc;
-    int rc = parse_block(ps, CTX_LOCATION);
+    int rc = parse_block(ps, CTX_LOCATION, false);
     ps->loc = NULL;
     return rc;
 }
@@ -867,6 +870,59 @@ static int set_try_files(parser_t *ps, conf_scope_t *s, char **a, int n)
     }
     s->try_files = t;
     return 0;
+}
+
+/* A value that goes into a header line as it is: no control bytes. */
+static bool header_safe(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < ' ' || *v == 0x7f)
+            return false;
+    return true;
+}
+
+static int set_types(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    s->types_set = true;  /* even empty: `types { }` gives every file default_type */
+    return parse_block(ps, CTX_TYPES, false);
+}
+
+static int set_default_type(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->default_type, "default_type");
+    if (!a[0][0] || !header_safe(a[0]))
+        return perr(ps, ps->line, "invalid value in \"default_type\"");
+    s->default_type = a[0];
+    return 0;
+}
+
+static int set_charset(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->charset, "charset");
+    if (strcmp(a[0], "off") == 0) {
+        s->charset = "";
+        return 0;
+    }
+    for (const char *c = a[0]; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("-_.:", *c))
+            return perr(ps, ps->line, "invalid charset \"%s\"", a[0]);
+    if (!a[0][0])
+        return perr(ps, ps->line, "invalid charset \"\"");
+    s->charset = a[0];
+    return 0;
+}
+
+static int set_fastcgi_param(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    if (n == 3 && strcmp(a[2], "if_not_empty") != 0)
+        return perr(ps, ps->line, "invalid parameter \"%s\" in \"fastcgi_param\"", a[2]);
+    if (!a[0][0] || !header_safe(a[0]))
+        return perr(ps, ps->line, "invalid name in \"fastcgi_param\"");
+    conf_param_t *p = arena_push(ps->arena, (void **)&s->fastcgi_params, &s->nfastcgi_params, sizeof(*p));
+    p->name = a[0];
+    p->if_not_empty = n == 3;
+    s->fastcgi_params_set = true;
+    return compile_vars(ps, &p->value, a[1]);
 }
 
 static int set_rewrite(parser_t *ps, conf_scope_t *s, char **a, int n)
@@ -1082,6 +1138,10 @@ static const directive_t DIRECTIVES[] = {
     {"location", CTX_SERVER, 1, 2, 1, set_location},
     {"root", CTX_ANY, 1, 1, 0, set_root},
     {"alias", CTX_LOCATION, 1, 1, 0, set_alias},
+    {"types", CTX_ANY, 0, 0, 1, set_types},
+    {"default_type", CTX_ANY, 1, 1, 0, set_default_type},
+    {"charset", CTX_ANY, 1, 1, 0, set_charset},
+    {"fastcgi_param", CTX_ANY, 2, 3, 0, set_fastcgi_param},
     {"try_files", CTX_SERVER | CTX_LOCATION, 2, -1, 0, set_try_files},
     {"rewrite", CTX_SERVER | CTX_LOCATION, 2, 3, 0, set_rewrite},
     {"index", CTX_ANY, 1, -1, 0, set_index},
@@ -1140,7 +1200,90 @@ static int run_directive(parser_t *ps, int ctx, char **words, int nwords, int li
     return d->set(ps, s, words + 1, nargs);
 }
 
-static int parse_block(parser_t *ps, int ctx)
+/* A line of a types { } block: TYPE EXT...; a later line's extension
+ * replaces an earlier one's (as nginx, which warns). */
+static int add_type(parser_t *ps, char **words, int nwords)
+{
+    conf_scope_t *s = ps->loc ? &ps->loc->s : ps->srv ? &ps->srv->s : &ps->conf->s;
+    if (nwords < 2)
+        return perr(ps, ps->line, "invalid number of arguments in \"types\" block (a type and its extensions)");
+    if (!header_safe(words[0]))
+        return perr(ps, ps->line, "invalid type \"%s\"", words[0]);
+    for (int i = 1; i < nwords; i++) {
+        for (char *c = words[i]; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        mime_entry_t *e = NULL;
+        for (size_t k = 0; k < s->ntypes && !e; k++)
+            if (strcmp(s->types[k].ext, words[i]) == 0)
+                e = &s->types[k];
+        if (!e)
+            e = arena_push(ps->arena, (void **)&s->types, &s->ntypes, sizeof(*e));
+        e->ext = words[i];
+        e->type = words[0];
+    }
+    return 0;
+}
+
+#define MAX_INCLUDE_DEPTH 16
+
+static int include_file(parser_t *ps, int ctx, const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return perr(ps, ps->line, "open() \"%s\" failed (%s)", path, strerror(errno));
+    buf_t b;
+    buf_init(&b, 16 * 1024 * 1024);
+    char tmp[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        rc = buf_append(&b, tmp, n);
+    fclose(f);
+    if (rc != 0) {
+        buf_free(&b);
+        return perr(ps, ps->line, "\"%s\" is too large", path);
+    }
+    lexer_t saved = ps->lx;
+    const char *saved_file = ps->file;
+    ps->lx = (lexer_t){.p = buf_head(&b) ? buf_head(&b) : "", .line = 1, .last_line = 1, .arena = ps->arena};
+    ps->lx.end = ps->lx.p + buf_len(&b);
+    ps->file = arena_strndup(ps->arena, path, strlen(path));
+    ps->depth++;
+    rc = parse_block(ps, ctx, true);
+    ps->depth--;
+    ps->file = saved_file;
+    ps->lx = saved;
+    buf_free(&b);
+    return rc;
+}
+
+/* include FILE | GLOB: the files' directives stand where the include does. */
+static int include(parser_t *ps, int ctx, char **words, int nwords)
+{
+    if (nwords != 2)
+        return perr(ps, ps->line, "invalid number of arguments in \"include\" directive");
+    if (ps->depth >= MAX_INCLUDE_DEPTH)
+        return perr(ps, ps->line, "includes nested over %d deep (does a file include itself?)", MAX_INCLUDE_DEPTH);
+    if (!conf_check_files)  /* the fuzzer reads no file */
+        return 0;
+    const char *path = resolve_path(ps, words[1]);
+    if (!strpbrk(words[1], "*?["))
+        return include_file(ps, ctx, path);
+    glob_t g;
+    int rc = glob(path, 0, NULL, &g);
+    if (rc == GLOB_NOMATCH)
+        return 0;
+    if (rc != 0)
+        return perr(ps, ps->line, "glob() \"%s\" failed", path);
+    for (size_t i = 0; i < g.gl_pathc && rc == 0; i++)  /* in glob's sorted order */
+        rc = include_file(ps, ctx, g.gl_pathv[i]);
+    globfree(&g);
+    return rc;
+}
+
+/* A block's directives, up to its '}' (file_top: up to the end of the
+ * file, the main one or an included one). */
+static int parse_block(parser_t *ps, int ctx, bool file_top)
 {
     char *words[MAX_ARGS];
     int nwords = 0;
@@ -1160,20 +1303,28 @@ static int parse_block(parser_t *ps, int ctx)
                 return perr(ps, ps->lx.line, "unexpected \"%c\"", t == T_SEMI ? ';' : '{');
             /* like nginx, a directive's errors name the line of its terminator:
              * where a missing ';' is noticed */
-            if (run_directive(ps, ctx, words, nwords, ps->lx.line, t == T_OPEN) != 0)
+            ps->line = ps->lx.line;
+            int rc;
+            if (t == T_SEMI && strcmp(words[0], "include") == 0)
+                rc = include(ps, ctx, words, nwords);
+            else if (ctx == CTX_TYPES)
+                rc = t == T_OPEN ? perr(ps, ps->line, "unexpected \"{\" in \"types\"") : add_type(ps, words, nwords);
+            else
+                rc = run_directive(ps, ctx, words, nwords, ps->lx.line, t == T_OPEN);
+            if (rc != 0)
                 return -1;
             nwords = 0;
             break;
         case T_CLOSE:
             if (nwords)
                 return perr(ps, ps->lx.line, "unexpected \"}\", expecting \";\"");
-            if (ctx == CTX_MAIN)
+            if (file_top)
                 return perr(ps, ps->lx.line, "unexpected \"}\"");
             return 0;
         case T_EOF:
             if (nwords)
                 return perr(ps, ps->lx.last_line, "unexpected end of file, expecting \";\" or \"}\"");
-            if (ctx != CTX_MAIN)
+            if (!file_top)
                 return perr(ps, ps->lx.last_line, "unexpected end of file, expecting \"}\"");
             return 0;
         }
@@ -1185,8 +1336,28 @@ static int parse_block(parser_t *ps, int ctx)
 /* `location`: whether c is a location's scope (p its server's). A
  * server's return runs before its locations are searched: a location
  * does not inherit it. */
-static void merge_scope(conf_scope_t *c, const conf_scope_t *p, bool location)
+/* The map of a level's types, default_type and charset (merged);
+ * NULL when none is set anywhere: the built-in behaviour. */
+static const mime_map_t *make_mime(parser_t *ps, conf_scope_t *s)
 {
+    static unsigned ids;
+    if (!s->types_set && !s->default_type && !s->charset)
+        return NULL;
+    mime_map_t *m = arena_alloc(ps->arena, sizeof(*m));
+    m->builtin = !s->types_set;
+    if (s->ntypes)
+        mime_sort(s->types, s->ntypes);
+    m->types = s->types;
+    m->ntypes = s->ntypes;
+    m->default_type = s->default_type ? s->default_type : "application/octet-stream";
+    m->charset = !s->charset ? (s->types_set ? NULL : MIME_CHARSET_BUILTIN) : s->charset[0] ? s->charset : NULL;
+    m->id = ++ids;
+    return m;
+}
+
+static void merge_scope(parser_t *ps, conf_scope_t *c, const conf_scope_t *p, bool location)
+{
+    bool own_mime = c->types_set || c->default_type || c->charset;
 #define INHERIT(field, unset) \
     if (c->field == (unset))  \
         c->field = p->field;
@@ -1200,6 +1371,8 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p, bool location)
     INHERIT(cgi_timeout, CONF_UNSET);
     INHERIT(methods, 0u);
     INHERIT(upload_store, NULL);
+    INHERIT(default_type, NULL);
+    INHERIT(charset, NULL);
 #undef INHERIT
     if (c->return_code == CONF_UNSET && !location) {
         c->return_code = p->return_code;
@@ -1220,7 +1393,10 @@ static void merge_scope(conf_scope_t *c, const conf_scope_t *p, bool location)
     INHERIT_LIST(error_pages, nerror_pages, error_pages_set);
     INHERIT_LIST(add_headers, nadd_headers, add_headers_set);
     INHERIT_LIST(access, naccess, access_set);
+    INHERIT_LIST(types, ntypes, types_set);
+    INHERIT_LIST(fastcgi_params, nfastcgi_params, fastcgi_params_set);
 #undef INHERIT_LIST
+    c->mime = own_mime ? make_mime(ps, c) : p->mime;
     if (!c->access_log_set) {
         c->access_log = p->access_log;
         c->access_log_set = p->access_log_set;
@@ -1251,7 +1427,7 @@ static void set_defaults(parser_t *ps, conf_scope_t *s)
     d.send_timeout = 60000;
     d.cgi_timeout = 30000;
     d.methods = HTTP_GET | HTTP_HEAD | HTTP_POST | HTTP_DELETE;
-    merge_scope(s, &d, false);
+    merge_scope(ps, s, &d, false);
 }
 
 static void merge_tree(parser_t *ps)
@@ -1264,12 +1440,12 @@ static void merge_tree(parser_t *ps)
         c->cgi_max_processes = CONF_CGI_MAX_PROCESSES;
     for (size_t i = 0; i < c->nservers; i++) {
         conf_server_t *srv = &c->servers[i];
-        merge_scope(&srv->s, &c->s, false);
+        merge_scope(ps, &srv->s, &c->s, false);
         merge_ssl(&srv->ssl, &c->ssl);
         if (!srv->http2_max_streams)
             srv->http2_max_streams = c->http2_max_streams ? c->http2_max_streams : CONF_HTTP2_MAX_STREAMS;
         for (size_t j = 0; j < srv->nlocations; j++)
-            merge_scope(&srv->locations[j].s, &srv->s, true);
+            merge_scope(ps, &srv->locations[j].s, &srv->s, true);
         if (!srv->nlistens) {  /* nginx's default: *:80 */
             ps->line = srv->line;
             conf_listen_t *l = arena_push(ps->arena, (void **)&srv->listens, &srv->nlistens, sizeof(*l));
@@ -1287,9 +1463,9 @@ conf_t *conf_parse(const char *text, size_t len, const char *path, const char *d
     c->dir = arena_strndup(arena, dir, strlen(dir));
     scope_init(&c->s);
     ssl_init(&c->ssl);
-    parser_t ps = {.conf = c, .arena = arena, .err = err, .errlen = errlen};
+    parser_t ps = {.conf = c, .arena = arena, .err = err, .errlen = errlen, .file = c->path};
     ps.lx = (lexer_t){.p = text, .end = text + len, .line = 1, .last_line = 1, .arena = arena};
-    if (parse_block(&ps, CTX_MAIN) != 0) {
+    if (parse_block(&ps, CTX_MAIN, true) != 0) {
         conf_free(c);
         return NULL;
     }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "mime.h"
 #include "pattern.h"
 #include "vars.h"
 
@@ -62,6 +63,12 @@ typedef struct {
     int flag;           /* CONF_REWRITE_* */
 } conf_rewrite_t;
 
+typedef struct {
+    char *name;
+    var_expr_t value;
+    bool if_not_empty;
+} conf_param_t;
+
 /* try_files FILE... (URI | =CODE | @name) */
 typedef struct {
     var_expr_t *files;
@@ -113,6 +120,18 @@ typedef struct {
     char *alias;                   /* the location's prefix is replaced by it (NULL: root) */
     var_expr_t alias_expr;         /* in a regex location: built from captures */
     conf_try_files_t *try_files;
+    /* types { }, default_type, charset: inherited each on its own; `mime`
+     * is what they make together (shared by levels that set none) */
+    mime_entry_t *types;
+    size_t ntypes;
+    bool types_set;
+    char *default_type;
+    const char *charset;           /* NULL unset; "" is `charset off` */
+    const mime_map_t *mime;        /* NULL: the built-in behaviour */
+    /* fastcgi_param NAME VALUE [if_not_empty]: a level that has any replaces its parent's */
+    conf_param_t *fastcgi_params;
+    size_t nfastcgi_params;
+    bool fastcgi_params_set;
 } conf_scope_t;
 
 /* location [= | ^~ | ~ | ~*] URI, location @name */

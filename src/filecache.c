@@ -251,15 +251,18 @@ static int load_content(fc_entry_t *e, int fd)
     return -1;
 }
 
-static void format_fields(fc_entry_t *e)
+static void format_fields(fc_entry_t *e, const mime_map_t *mime)
 {
+    char type[256];
     char lastmod[HTTP_DATE_LEN + 1];
     http_date_format(e->st.st_mtime, lastmod);
     snprintf(e->etag, sizeof(e->etag), "\"%llx-%llx\"", (unsigned long long)e->st.st_mtime,
              (unsigned long long)e->st.st_size);
     buf_t f;
     buf_init(&f, 1024);
-    buf_appendf(&f, "Content-Type: %s\r\n", mime_type(e->path, e->pathlen));
+    if (mime_content_type(mime, e->path, e->pathlen, type, sizeof(type)))
+        buf_appendf(&f, "Content-Type: %s\r\n", type);
+    e->mime_id = mime ? mime->id : 0;
     e->validators_off = buf_len(&f);
     buf_appendf(&f, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, e->etag);
     e->validators_len = buf_len(&f) - e->validators_off;
@@ -274,7 +277,7 @@ static void make_room(bool needs_fd, size_t bytes)
         evict(lru_tail);
 }
 
-static fc_entry_t *open_entry(const char *path, size_t len, uint64_t h)
+static fc_entry_t *open_entry(const char *path, size_t len, uint64_t h, const mime_map_t *mime)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -294,7 +297,7 @@ static fc_entry_t *open_entry(const char *path, size_t len, uint64_t h)
     }
     bool cacheable = S_ISDIR(e->st.st_mode) || S_ISREG(e->st.st_mode);
     if (S_ISREG(e->st.st_mode)) {
-        format_fields(e);
+        format_fields(e, mime);
         if (e->st.st_size > FC_MEM_FILE || load_content(e, fd) != 0)
             e->fd = fd;
     } else if (!S_ISDIR(e->st.st_mode)) {
@@ -325,7 +328,7 @@ static bool changed_here;
 
 void filecache_changed(void) { changed_here = true; }
 
-fc_entry_t *filecache_get(const char *path, size_t len)
+fc_entry_t *filecache_get(const char *path, size_t len, const mime_map_t *mime)
 {
     if (changed_here) {
         changed_here = false;
@@ -344,7 +347,7 @@ fc_entry_t *filecache_get(const char *path, size_t len)
         }
     }
     if (!e)
-        return open_entry(path, len, h);
+        return open_entry(path, len, h, mime);
     if (e != lru_head) {
         lru_unlink(e);
         lru_push(e);

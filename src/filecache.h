@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "mime.h"
+
 #define FILECACHE_VALID_MS 5000
 
 typedef struct fc_entry {
@@ -23,6 +25,7 @@ typedef struct fc_entry {
     int fd;             /* -1 for folders and for files whose content is held */
     char *data;         /* the whole content, for small files */
     char *fields;       /* "Content-Type: ..\r\nLast-Modified: ..\r\nETag: ..\r\nAccept-Ranges: bytes\r\n" */
+    unsigned mime_id;   /* the types map its Content-Type comes from (0: the built-in one) */
     size_t fields_len;
     size_t validators_off, validators_len;  /* the Last-Modified and ETag lines in fields (for 304) */
     char etag[48];
@@ -37,8 +40,9 @@ void filecache_init(size_t max_fds);
 /* The entry for a path, with a reference the caller must release; NULL
  * with errno set when it cannot be opened. Regular files and folders are
  * cached; anything else comes back uncached. The path's extension picks
- * the Content-Type. */
-fc_entry_t *filecache_get(const char *path, size_t len);
+ * the Content-Type, by `mime` when the entry is made (a location with
+ * other types makes its own line: see mime_id). */
+fc_entry_t *filecache_get(const char *path, size_t len, const mime_map_t *mime);
 void filecache_release(fc_entry_t *e);
 /* This process changed files (PUT, DELETE, uploads): the next lookup
  * reads inotify's events first. They are queued by the change itself,

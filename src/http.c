@@ -24,7 +24,7 @@
 #include "tls.h"
 #include "upload.h"
 
-#define SERVER_NAME "webserv/0.1"
+#define SERVER_NAME "webserv/" WEBSERV_VERSION
 
 const char *http_reason(int status)
 {

@@ -7,6 +7,8 @@
 
 #include "request.h"
 
+#define WEBSERV_VERSION "0.1"
+
 /* The internal status of plain HTTP sent to a TLS address (nginx's 497):
  * error_page may name it; the client gets 400 with a page saying so. */
 #define HTTP_PLAIN_ON_TLS 497

@@ -1,17 +1,15 @@
 /* Content-Type by file extension: a sorted static table, binary search. */
 #include "mime.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MIME_DEFAULT "application/octet-stream"
 #define UTF8 "; charset=utf-8"
 #define MIME_MAX_EXT 16  /* longer than any extension in the table */
-
-typedef struct {
-    const char *ext;  /* lower case, no dot */
-    const char *type;
-} mime_entry_t;
 
 /* Sorted by ext (strcmp order): mime_type() bisects it; the unit tests
  * look every entry up, which fails if the order is broken. */
@@ -113,10 +111,13 @@ static int entry_cmp(const void *key, const void *elem)
     return strcmp(key, ((const mime_entry_t *)elem)->ext);
 }
 
-const char *mime_type(const char *name, size_t len)
+/* The extension of a file name, lower case, into ext (MIME_MAX_EXT + 1
+ * bytes). Returns false when there is none (or it is too long to be in
+ * a table). The extension follows the last '.' of the last path
+ * component; a leading dot (".bashrc") marks a hidden file, not an
+ * extension. */
+static bool extension(const char *name, size_t len, char *ext)
 {
-    /* The extension follows the last '.' of the last path component; a
-     * leading dot (".bashrc") marks a hidden file, not an extension. */
     size_t base = len;
     while (base > 0 && name[base - 1] != '/')
         base--;
@@ -124,19 +125,72 @@ const char *mime_type(const char *name, size_t len)
     while (dot > base && name[dot - 1] != '.')
         dot--;
     if (dot <= base + 1)
-        return MIME_DEFAULT;
+        return false;
     size_t n = len - dot;
     if (n == 0 || n > MIME_MAX_EXT)
-        return MIME_DEFAULT;
-    char ext[MIME_MAX_EXT + 1];
+        return false;
     for (size_t i = 0; i < n; i++) {
         char c = name[dot + i];
         if (c == '\0')
-            return MIME_DEFAULT;
+            return false;
         ext[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
     ext[n] = '\0';
-    const mime_entry_t *e = bsearch(ext, mime_table, sizeof mime_table / sizeof mime_table[0],
-                                    sizeof mime_table[0], entry_cmp);
-    return e ? e->type : MIME_DEFAULT;
+    return true;
 }
+
+static const char *lookup(const mime_entry_t *types, size_t n, const char *ext)
+{
+    const mime_entry_t *e = bsearch(ext, types, n, sizeof(*types), entry_cmp);
+    return e ? e->type : NULL;
+}
+
+const char *mime_type(const char *name, size_t len)
+{
+    char ext[MIME_MAX_EXT + 1];
+    const char *t = extension(name, len, ext) ? lookup(mime_table, sizeof mime_table / sizeof mime_table[0], ext) : NULL;
+    return t ? t : MIME_DEFAULT;
+}
+
+/* nginx's charset_types: the types `charset` applies to. */
+static bool charset_type(const char *type, size_t n)
+{
+    static const char *const types[] = {"text/html", "text/xml", "text/plain", "text/vnd.wap.wml",
+                                        "application/javascript", "application/rss+xml"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strlen(types[i]) == n && strncasecmp(types[i], type, n) == 0)
+            return true;
+    return false;
+}
+
+size_t mime_content_type(const mime_map_t *m, const char *name, size_t len, char *out, size_t size)
+{
+    if (!m) {
+        int k = snprintf(out, size, "%s", mime_type(name, len));
+        return k > 0 && (size_t)k < size ? (size_t)k : 0;
+    }
+    char ext[MIME_MAX_EXT + 1];
+    bool has_ext = extension(name, len, ext);
+    const char *type = NULL;
+    size_t n = 0;
+    if (has_ext)
+        type = m->builtin ? lookup(mime_table, sizeof mime_table / sizeof mime_table[0], ext)
+                          : lookup(m->types, m->ntypes, ext);
+    if (!type)
+        type = m->default_type;
+    n = strlen(type);
+    if (m->builtin && m->charset != MIME_CHARSET_BUILTIN && n > strlen(UTF8) &&
+        strcmp(type + n - strlen(UTF8), UTF8) == 0)
+        n -= strlen(UTF8);  /* the built-in table's charset gives way to `charset` */
+    int k = m->charset && m->charset != MIME_CHARSET_BUILTIN && charset_type(type, n)
+                ? snprintf(out, size, "%.*s; charset=%s", (int)n, type, m->charset)
+                : snprintf(out, size, "%.*s", (int)n, type);
+    return k > 0 && (size_t)k < size ? (size_t)k : 0;
+}
+
+static int sort_cmp(const void *a, const void *b)
+{
+    return strcmp(((const mime_entry_t *)a)->ext, ((const mime_entry_t *)b)->ext);
+}
+
+void mime_sort(mime_entry_t *types, size_t n) { qsort(types, n, sizeof(*types), sort_cmp); }

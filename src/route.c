@@ -106,7 +106,7 @@ int route_try_files(request_t *rq, const conf_try_files_t *t)
         bool dir = buf_head(u)[len - 1] == '/';
         if (route_map(rq, buf_head(u), len, NULL) != 0)
             continue;
-        fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
+        fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath), rq->scope->mime);
         if (!e)
             continue;
         bool found = dir == S_ISDIR(e->st.st_mode);

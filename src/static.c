@@ -155,7 +155,16 @@ void static_send(request_t *rq, int status, fc_entry_t *e)
     off_t len = st->st_size ? last - first + 1 : 0;
     http_response_start(rq, status);
     /* an error page has the error's status: no validators, so no 304 or range */
-    rq->resp.cached_fields = (str_t){e->fields, rq->error_status ? e->validators_off : e->fields_len};
+    str_t cached = {e->fields, rq->error_status ? e->validators_off : e->fields_len};
+    const mime_map_t *mime = rq->scope ? rq->scope->mime : NULL;
+    if (e->mime_id != (mime ? mime->id : 0)) {  /* the entry's Content-Type is another location's */
+        char type[256];
+        if (mime_content_type(mime, e->path, e->pathlen, type, sizeof(type)))
+            http_add_header(rq, "Content-Type: %s\r\n", type);
+        cached.ptr += e->validators_off;
+        cached.len -= e->validators_off;
+    }
+    rq->resp.cached_fields = cached;
     if (status == 206)
         buf_appendf(&rq->fields, "Content-Range: bytes %lld-%lld/%lld\r\n", (long long)first, (long long)last,
                     (long long)st->st_size);
@@ -218,7 +227,7 @@ static void serve_directory(request_t *rq)
     for (size_t i = 0; i < s->nindex; i++) {
         if (build_fspath(rq, s->index[i]) != 0)
             break;
-        fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
+        fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath), rq->scope->mime);
         if (!e) {
             if (errno == ENOENT || errno == ENOTDIR)
                 continue;
@@ -246,7 +255,7 @@ void static_serve(request_t *rq)
         http_error(rq, mapped == -2 ? 404 : 414);
         return;
     }
-    fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath));
+    fc_entry_t *e = filecache_get(rq->fspath.data, buf_len(&rq->fspath), rq->scope->mime);
     if (!e) {
         int err = errno;
         if (err != ENOENT && err != ENOTDIR)

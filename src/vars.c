@@ -1,7 +1,9 @@
 /* Variables: compiled once into parts, evaluated per request. */
 #include "vars.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -22,6 +24,7 @@ enum {
     VAR_REQUEST_ID, VAR_MSEC, VAR_TIME_ISO8601, VAR_TIME_LOCAL, VAR_STATUS, VAR_BODY_BYTES_SENT,
     VAR_BYTES_SENT, VAR_REQUEST_TIME, VAR_UPSTREAM, VAR_PROXY_ADD_XFF, VAR_CAPTURE, VAR_SSL_PROTOCOL,
     VAR_SSL_CIPHER, VAR_SSL_CLIENT_VERIFY, VAR_SSL_CLIENT_S_DN, VAR_REQUEST, VAR_REMOTE_USER,
+    VAR_SERVER_ADDR, VAR_VERSION, VAR_REALPATH_ROOT, VAR_FASTCGI_PATH_INFO,
 };
 
 static const struct {
@@ -69,6 +72,13 @@ static const struct {
     {"ssl_client_s_dn", VAR_SSL_CLIENT_S_DN, false},
     {"request", VAR_REQUEST, false},
     {"remote_user", VAR_REMOTE_USER, false},  /* no auth_basic yet: empty */
+    {"server_addr", VAR_SERVER_ADDR, false},
+    {"nginx_version", VAR_VERSION, false},   /* in nginx's fastcgi_params: SERVER_SOFTWARE */
+    {"realpath_root", VAR_REALPATH_ROOT, false},
+    /* FastCGI's (the gateway issue): the script is the URI until
+     * fastcgi_split_path_info divides it; no path info until then */
+    {"fastcgi_script_name", VAR_URI, false},
+    {"fastcgi_path_info", VAR_FASTCGI_PATH_INFO, false},
 };
 
 static bool name_char(char ch)
@@ -280,6 +290,23 @@ static int eval_part(const var_part_t *p, request_t *rq, buf_t *out)
         return put(out, line, n);
     }
     case VAR_REMOTE_USER: return 0;
+    case VAR_SERVER_ADDR: {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getsockname(c->io.fd, (struct sockaddr *)&ss, &len) != 0)
+            return 0;
+        const void *a = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                                  : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+        return inet_ntop(ss.ss_family, a, tmp, sizeof(tmp)) ? puts_(out, tmp) : 0;
+    }
+    case VAR_VERSION: return puts_(out, WEBSERV_VERSION);
+    case VAR_REALPATH_ROOT: {
+        char *real = rq->scope ? realpath(rq->scope->root, NULL) : NULL;
+        int rc = real ? puts_(out, real) : 0;
+        free(real);
+        return rc;
+    }
+    case VAR_FASTCGI_PATH_INFO: return 0;
     default: return 0;
     }
 }

@@ -21,6 +21,7 @@ if [ "$mode" = test ]; then
     /usr/bin/python3 -c 'import h2' 2>/dev/null || need="$need python3-h2"  # HTTP/2 frame-level tests
     command -v nghttp >/dev/null 2>&1 || need="$need nghttp2-client"  # nghttp, h2load
     command -v testssl >/dev/null 2>&1 || need="$need testssl.sh"  # tests/testssl/run.sh
+    [ -f /etc/nginx/mime.types ] || need="$need nginx-common"  # nginx's mime.types and fastcgi_params, included as they are
     # make test-valgrind
     [ -x /usr/bin/valgrind ] || need="$need valgrind"
 fi
