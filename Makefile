@@ -10,7 +10,7 @@ LIBSRCS := $(filter-out src/main.c,$(SRCS))
 UNITSRCS := $(wildcard tests/unit/*.c)
 HDRS    := $(wildcard src/*.h)
 PYTEST  := /usr/bin/python3 -m pytest
-LIBS    := -lssl -lcrypto -lnghttp2 -lpcre2-8
+LIBS    := -lssl -lcrypto -lnghttp2 -lpcre2-8 -lcrypt
 
 .PHONY: all asan run cert test unit integration deps build-deps clean bench fuzz fuzz-smoke soak test-valgrind
 

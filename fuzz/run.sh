@@ -84,7 +84,7 @@ rm -f "$BUILD/.probe"
 build() {
     local name=$1 srcs=$2 files=() s
     for s in $srcs; do files+=("$SRC/$s"); done
-    "$CC" "${CFLAGS[@]}" "$FUZZ_DIR/$name.c" "${files[@]}" -o "$BUILD/$name" -lssl -lcrypto -lnghttp2 -lpcre2-8 2>"$BUILD/$name.build.log" ||
+    "$CC" "${CFLAGS[@]}" "$FUZZ_DIR/$name.c" "${files[@]}" -o "$BUILD/$name" -lssl -lcrypto -lnghttp2 -lpcre2-8 -lcrypt 2>"$BUILD/$name.build.log" ||
         { cat "$BUILD/$name.build.log" >&2; return 1; }
 }
 

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cgi_parse.h"
 #include "conn.h"
 #include "http.h"
@@ -245,6 +246,11 @@ static void build_env(request_t *rq, cgi_t *g, env_t *e, int64_t content_length)
         char verify[160], dn[1024];
         env_cstr(e, "SSL_CLIENT_VERIFY", tls_client_verify(c, verify, sizeof(verify)));
         env_cstr(e, "SSL_CLIENT_S_DN", tls_client_s_dn(c, dn, sizeof(dn)));
+    }
+    if (s->auth_basic == 1) {  /* the request got here by its credentials */
+        char user[1024];
+        env_cstr(e, "AUTH_TYPE", "Basic");
+        env_put(e, "REMOTE_USER", auth_user(rq, user, sizeof(user)));
     }
     env_cstr(e, "REDIRECT_STATUS", "200");  /* php-cgi refuses to run without it */
     env_cstr(e, "PATH", "/usr/local/bin:/usr/bin:/bin");

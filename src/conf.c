@@ -707,6 +707,7 @@ static void scope_init(conf_scope_t *s)
     s->client_body_timeout = s->send_timeout = s->cgi_timeout = CONF_UNSET;
     s->return_code = CONF_UNSET;
     s->access_log_fd = -1;
+    s->auth_basic = CONF_UNSET;
 }
 
 static int parse_block(parser_t *ps, int ctx, bool file_top);
@@ -909,6 +910,23 @@ static int set_charset(parser_t *ps, conf_scope_t *s, char **a, int n)
     if (!a[0][0])
         return perr(ps, ps->line, "invalid charset \"\"");
     s->charset = a[0];
+    return 0;
+}
+
+static int set_auth_basic(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->auth_basic != CONF_UNSET, "auth_basic");
+    s->auth_basic = strcmp(a[0], "off") != 0;
+    s->auth_line = ps->line;
+    return s->auth_basic ? compile_vars(ps, &s->auth_realm, a[0]) : 0;
+}
+
+static int set_auth_user_file(parser_t *ps, conf_scope_t *s, char **a, int n)
+{
+    DUPLICATE_CHECK(s->auth_user_file, "auth_basic_user_file");
+    s->auth_user_file = resolve_path(ps, a[0]);
+    if (conf_check_files && access(s->auth_user_file, R_OK) != 0)
+        return perr(ps, ps->line, "auth_basic_user_file \"%s\": %s", s->auth_user_file, strerror(errno));
     return 0;
 }
 
@@ -1142,6 +1160,8 @@ static const directive_t DIRECTIVES[] = {
     {"default_type", CTX_ANY, 1, 1, 0, set_default_type},
     {"charset", CTX_ANY, 1, 1, 0, set_charset},
     {"fastcgi_param", CTX_ANY, 2, 3, 0, set_fastcgi_param},
+    {"auth_basic", CTX_ANY, 1, 1, 0, set_auth_basic},
+    {"auth_basic_user_file", CTX_ANY, 1, 1, 0, set_auth_user_file},
     {"try_files", CTX_SERVER | CTX_LOCATION, 2, -1, 0, set_try_files},
     {"rewrite", CTX_SERVER | CTX_LOCATION, 2, 3, 0, set_rewrite},
     {"index", CTX_ANY, 1, -1, 0, set_index},
@@ -1374,6 +1394,9 @@ static void merge_scope(parser_t *ps, conf_scope_t *c, const conf_scope_t *p, bo
     INHERIT(default_type, NULL);
     INHERIT(charset, NULL);
 #undef INHERIT
+#define INHERIT_PTR(field) \
+    if (!c->field)          \
+        c->field = p->field;
     if (c->return_code == CONF_UNSET && !location) {
         c->return_code = p->return_code;
         c->return_text = p->return_text;
@@ -1405,6 +1428,13 @@ static void merge_scope(parser_t *ps, conf_scope_t *c, const conf_scope_t *p, bo
         c->cgis = p->cgis;
         c->ncgis = p->ncgis;
     }
+    if (c->auth_basic == CONF_UNSET) {
+        c->auth_basic = p->auth_basic;
+        c->auth_realm = p->auth_realm;
+        c->auth_line = p->auth_line;
+    }
+    INHERIT_PTR(auth_user_file);
+#undef INHERIT_PTR
     if (c->expires_mode == CONF_EXPIRES_UNSET) {
         c->expires_mode = p->expires_mode;
         c->expires = p->expires;
@@ -1430,7 +1460,15 @@ static void set_defaults(parser_t *ps, conf_scope_t *s)
     merge_scope(ps, s, &d, false);
 }
 
-static void merge_tree(parser_t *ps)
+/* auth_basic on needs its user file (nginx would let every request in). */
+static int check_auth(parser_t *ps, const conf_scope_t *s)
+{
+    if (s->auth_basic == 1 && !s->auth_user_file)
+        return perr(ps, s->auth_line, "\"auth_basic\" without \"auth_basic_user_file\"");
+    return 0;
+}
+
+static int merge_tree(parser_t *ps)
 {
     conf_t *c = ps->conf;
     set_defaults(ps, &c->s);
@@ -1444,14 +1482,20 @@ static void merge_tree(parser_t *ps)
         merge_ssl(&srv->ssl, &c->ssl);
         if (!srv->http2_max_streams)
             srv->http2_max_streams = c->http2_max_streams ? c->http2_max_streams : CONF_HTTP2_MAX_STREAMS;
-        for (size_t j = 0; j < srv->nlocations; j++)
+        if (check_auth(ps, &srv->s) != 0)
+            return -1;
+        for (size_t j = 0; j < srv->nlocations; j++) {
             merge_scope(ps, &srv->locations[j].s, &srv->s, true);
+            if (check_auth(ps, &srv->locations[j].s) != 0)
+                return -1;
+        }
         if (!srv->nlistens) {  /* nginx's default: *:80 */
             ps->line = srv->line;
             conf_listen_t *l = arena_push(ps->arena, (void **)&srv->listens, &srv->nlistens, sizeof(*l));
             parse_listen_addr(ps, "80", l);
         }
     }
+    return 0;
 }
 
 conf_t *conf_parse(const char *text, size_t len, const char *path, const char *dir, char *err, size_t errlen)
@@ -1474,7 +1518,10 @@ conf_t *conf_parse(const char *text, size_t len, const char *path, const char *d
         conf_free(c);
         return NULL;
     }
-    merge_tree(&ps);
+    if (merge_tree(&ps) != 0) {
+        conf_free(c);
+        return NULL;
+    }
     return c;
 }
 

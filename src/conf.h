@@ -128,6 +128,10 @@ typedef struct {
     char *default_type;
     const char *charset;           /* NULL unset; "" is `charset off` */
     const mime_map_t *mime;        /* NULL: the built-in behaviour */
+    int auth_basic;                /* CONF_UNSET, 0 (off), 1 */
+    var_expr_t auth_realm;
+    char *auth_user_file;
+    int auth_line;                 /* where auth_basic was turned on (for -t) */
     /* fastcgi_param NAME VALUE [if_not_empty]: a level that has any replaces its parent's */
     conf_param_t *fastcgi_params;
     size_t nfastcgi_params;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "conn.h"
 #include "log.h"
@@ -498,6 +499,13 @@ static void in_location(request_t *rq, const conf_location_t *loc)
         log_msg(LOG_ERR, "client %s: access forbidden by rule, request \"%s\"", rq->conn->peer, rq->path.data);
         http_error(rq, 403);
         return;
+    }
+    if (s->auth_basic == 1) {
+        int status = auth_check(rq, s);
+        if (status) {
+            http_error(rq, status);
+            return;
+        }
     }
     if (s->try_files && route_try_files(rq, s->try_files) == ROUTE_FALLBACK) {
         try_files_fallback(rq, s->try_files);

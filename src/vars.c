@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "conn.h"
 #include "http.h"
@@ -71,7 +72,7 @@ static const struct {
     {"ssl_client_verify", VAR_SSL_CLIENT_VERIFY, false},
     {"ssl_client_s_dn", VAR_SSL_CLIENT_S_DN, false},
     {"request", VAR_REQUEST, false},
-    {"remote_user", VAR_REMOTE_USER, false},  /* no auth_basic yet: empty */
+    {"remote_user", VAR_REMOTE_USER, false},
     {"server_addr", VAR_SERVER_ADDR, false},
     {"nginx_version", VAR_VERSION, false},   /* in nginx's fastcgi_params: SERVER_SOFTWARE */
     {"realpath_root", VAR_REALPATH_ROOT, false},
@@ -289,7 +290,7 @@ static int eval_part(const var_part_t *p, request_t *rq, buf_t *out)
             n++;
         return put(out, line, n);
     }
-    case VAR_REMOTE_USER: return 0;
+    case VAR_REMOTE_USER: return put_str(out, auth_user(rq, tmp, sizeof(tmp)));
     case VAR_SERVER_ADDR: {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);

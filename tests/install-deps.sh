@@ -9,6 +9,7 @@ need=""
 [ -f /usr/include/openssl/ssl.h ] || need="$need libssl-dev"
 [ -f /usr/include/nghttp2/nghttp2.h ] || need="$need libnghttp2-dev"
 [ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
+[ -f /usr/include/crypt.h ] || need="$need libcrypt-dev"
 if [ "$mode" != build ]; then
     [ -x /usr/bin/php-cgi ] || need="$need php-cgi"
     [ -x /usr/bin/python3 ] || need="$need python3"
@@ -21,6 +22,7 @@ if [ "$mode" = test ]; then
     /usr/bin/python3 -c 'import h2' 2>/dev/null || need="$need python3-h2"  # HTTP/2 frame-level tests
     command -v nghttp >/dev/null 2>&1 || need="$need nghttp2-client"  # nghttp, h2load
     command -v testssl >/dev/null 2>&1 || need="$need testssl.sh"  # tests/testssl/run.sh
+    command -v htpasswd >/dev/null 2>&1 || need="$need apache2-utils"  # htpasswd files of every kind
     [ -f /etc/nginx/mime.types ] || need="$need nginx-common"  # nginx's mime.types and fastcgi_params, included as they are
     # make test-valgrind
     [ -x /usr/bin/valgrind ] || need="$need valgrind"
